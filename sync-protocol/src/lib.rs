@@ -1,0 +1,16 @@
+//! The JMET sync protocol: wire types, the hybrid logical clock, the merge rules and a client
+//! replica. No I/O: a phone app, a simulator and the server all link this crate and agree by
+//! construction. The protocol itself is described in `PROTOCOL.md` beside this crate.
+
+pub mod hlc;
+pub mod ids;
+pub mod merge;
+pub mod wire;
+
+pub use hlc::{Clock, Hlc, HlcError};
+pub use ids::{Collection, DeviceId, FieldName, NameError, OpId, RecordId, Scope};
+pub use merge::{RecordKey, RecordState, ScopeChanged, Store, canonical_json};
+pub use wire::{
+    Change, ErrorBody, Op, OpResult, OpStatus, PullResponse, PulledRecord, PushRequest,
+    PushResponse, RejectCode, Versioned,
+};
