@@ -1,0 +1,10 @@
+//! The `jmet` server: HTTP API, storage and the sync use cases.
+
+pub mod api;
+pub mod error;
+pub mod serve;
+pub mod storage;
+pub mod sync;
+
+pub use api::{Settings, build_app};
+pub use storage::{Location, Storage};

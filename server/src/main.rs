@@ -1,1 +1,179 @@
-fn main() {}
+//! The `jmet` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use jmet::{Location, Settings, Storage};
+use sync_protocol::{DeviceId, Scope};
+
+#[derive(Parser)]
+#[command(
+    name = "jmet",
+    version,
+    about = "Backend and sync service for municipal monitoring teams"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Manage devices and their tokens.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Apply pending database migrations and exit.
+    Migrate(StorageArgs),
+}
+
+#[derive(Args)]
+struct StorageArgs {
+    /// Directory of the embedded SQLite database (used unless --database-url is given).
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// postgres://… selects PostgreSQL; sqlite:… a specific SQLite file.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl StorageArgs {
+    async fn open(&self) -> Result<Storage, String> {
+        let location = Location::from_args(&self.data_dir, self.database_url.as_deref())
+            .map_err(|e| e.to_string())?;
+        Storage::open(&location).await.map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Largest request body in bytes, after decompression.
+    #[arg(long, default_value_t = Settings::default().body_limit)]
+    body_limit: usize,
+    /// How many seconds ahead of the server's clock an op's HLC may be.
+    #[arg(long, default_value_t = Settings::default().max_clock_skew_ms / 1000)]
+    max_clock_skew_secs: u64,
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Create a device; prints {"device_id": …, "token": …}.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// A scope the device may read and write; repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// A note for people, such as the member's name or the phone's model.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Revoke a device's token at once; its records stay.
+    Revoke {
+        #[command(flatten)]
+        storage: StorageArgs,
+        device_id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(storage) => {
+            storage
+                .open()
+                .await?
+                .close()
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Create {
+            storage,
+            scopes,
+            label,
+        }) => {
+            let scopes = scopes
+                .into_iter()
+                .map(Scope::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let storage = storage.open().await?;
+            let device = storage
+                .create_device(&scopes, label.as_deref(), jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&device).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Revoke { storage, device_id }) => {
+            let device_id: DeviceId = device_id
+                .parse()
+                .map_err(|_| format!("{device_id:?} is not a device id"))?;
+            let storage = storage.open().await?;
+            storage
+                .revoke_device(device_id, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!("device {device_id} revoked");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let storage = args.storage.open().await?;
+    let settings = Settings {
+        body_limit: args.body_limit,
+        max_clock_skew_ms: args.max_clock_skew_secs.saturating_mul(1000),
+        ..Settings::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, backend = ?storage.backend(), "jmet listening");
+    let app = jmet::build_app(storage.clone(), settings);
+    jmet::serve::serve(listener, app, jmet::serve::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    storage.close().await.map_err(|e| e.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The HTTP API: thin handlers that extract, authorise, call a use case and shape the answer.
+
+mod auth;
+mod body;
+mod errors_as_json;
+mod health;
+mod sync;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::storage::Storage;
+use crate::sync::ServerClock;
+
+/// Limits and policies an operator may tune.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest request body, counted after decompression.
+    pub body_limit: usize,
+    /// How far ahead of the server's clock an op's HLC may be.
+    pub max_clock_skew_ms: u64,
+    pub request_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            body_limit: 16 * 1024 * 1024,
+            max_clock_skew_ms: 5 * 60 * 1000,
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+pub struct AppInner {
+    pub storage: Storage,
+    pub settings: Settings,
+    pub clock: ServerClock,
+}
+
+pub type AppState = Arc<AppInner>;
+
+/// The whole HTTP application over a storage handle; tests serve it on any listener.
+pub fn build_app(storage: Storage, settings: Settings) -> Router {
+    let timeout = settings.request_timeout;
+    let state: AppState = Arc::new(AppInner {
+        storage,
+        settings,
+        clock: ServerClock::default(),
+    });
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/api/v1/sync/push", post(sync::push))
+        .route("/api/v1/sync/pull", get(sync::pull))
+        .fallback(errors_as_json::not_found)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .layer(CompressionLayer::new())
+                .layer(axum::middleware::from_fn(errors_as_json::rewrite))
+                .layer(CatchPanicLayer::custom(errors_as_json::panic_response))
+                .layer(RequestDecompressionLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    timeout,
+                )),
+        )
+}

@@ -1,0 +1,94 @@
+//! Opening the database: SQLite by default, PostgreSQL when the URL says so.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+
+use super::StorageError;
+
+/// Where the data lives, as chosen on the command line.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// `jmet.db` inside this directory (created when missing).
+    SqliteDir(std::path::PathBuf),
+    /// A `sqlite:` URL.
+    SqliteUrl(String),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// `--database-url` wins over `--data-dir`.
+    pub fn from_args(data_dir: &Path, database_url: Option<&str>) -> Result<Self, StorageError> {
+        match database_url {
+            None | Some("") => Ok(Self::SqliteDir(data_dir.to_path_buf())),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Self::Postgres(url.to_owned()))
+            }
+            Some(url) if url.starts_with("sqlite:") => Ok(Self::SqliteUrl(url.to_owned())),
+            Some(_) => Err(StorageError::Config(
+                "the database URL must start with postgres://, postgresql:// or sqlite:".into(),
+            )),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+pub(super) async fn open(location: &Location) -> Result<DatabaseConnection, StorageError> {
+    match location {
+        Location::SqliteDir(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StorageError::Config(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            let options = SqliteConnectOptions::new().filename(dir.join("jmet.db"));
+            open_sqlite(options).await
+        }
+        Location::SqliteUrl(url) => {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StorageError::Config(format!("bad SQLite URL: {e}")))?;
+            open_sqlite(options).await
+        }
+        Location::Postgres(url) => {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| StorageError::Config(format!("bad PostgreSQL URL: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+        }
+    }
+}
+
+async fn open_sqlite(options: SqliteConnectOptions) -> Result<DatabaseConnection, StorageError> {
+    // WAL lets pulls read while a push writes; FULL makes every commit survive power loss, since an
+    // ack promises durability. Writers are serialised in-process (see `Storage::write`), and the
+    // busy timeout covers other processes such as `jmet device create` beside a running server.
+    let options = options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true)
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "memory");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}

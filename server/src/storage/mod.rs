@@ -1,0 +1,118 @@
+//! The storage layer: every query lives under this module, one file per use-case area.
+
+mod connect;
+mod devices;
+mod migration;
+mod sql;
+mod sync;
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::{Mutex, MutexGuard};
+
+pub use connect::Location;
+pub use devices::{AuthedDevice, NewDevice};
+pub use sync::{
+    CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("database error: {0}")]
+    Sqlx(#[from] sea_orm::sqlx::Error),
+    #[error("{0}")]
+    Config(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    db: DatabaseConnection,
+    /// SQLite allows one writer at a time; queueing writers here instead of in SQLite's busy
+    /// handler means fifty pushing devices wait their turn instead of failing with "locked".
+    /// PostgreSQL needs no gate: the change counter row lock orders writers (see `sync.rs`).
+    write_gate: Option<Arc<Mutex<()>>>,
+    epoch: Arc<str>,
+}
+
+pub(crate) struct WriteTx<'a> {
+    pub tx: DatabaseTransaction,
+    _gate: Option<MutexGuard<'a, ()>>,
+}
+
+impl Storage {
+    /// Connects, runs pending migrations, and reads the database's identity.
+    pub async fn open(location: &Location) -> Result<Self, StorageError> {
+        let db = connect::open(location).await?;
+        migration::Migrator::up(&db, None).await?;
+        let write_gate =
+            (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let epoch = sql::query_scalar_text(
+            &db,
+            sql::Sql::new(db.get_database_backend())
+                .push("SELECT value FROM server_meta WHERE key = 'epoch'"),
+        )
+        .await?
+        .ok_or_else(|| StorageError::Corrupt("server_meta has no epoch".into()))?;
+        Ok(Self {
+            db,
+            write_gate,
+            epoch: epoch.into(),
+        })
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Identity of this database; changes when the database is replaced.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The underlying connection, for tests and tools that inspect the tables directly.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.db
+            .query_one_raw(Statement::from_string(self.backend(), "SELECT 1"))
+            .await?;
+        Ok(())
+    }
+
+    /// Starts the one kind of write transaction the server uses.
+    pub(crate) async fn write(&self) -> Result<WriteTx<'_>, StorageError> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let tx = if self.backend() == DbBackend::Sqlite {
+            self.db.begin_with_options(options).await?
+        } else {
+            self.db.begin().await?
+        };
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
+    pub async fn close(self) -> Result<(), StorageError> {
+        self.db.close().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,509 @@
+//! Merging pushed ops into the stored records, and reading the change feed.
+//!
+//! Layout: `records` fixes each record's scope for life; `fields` holds one row per
+//! (record, field) register with its value, HLC and the sequence number of its latest change; the
+//! tombstone is the register named `$deleted` (a name no client field can take). A pull reads
+//! `fields` after a sequence number, so a register that changes again simply moves forward in the
+//! feed and a puller always gets its latest value.
+//!
+//! Sequence numbers come from the one-row `change_counter`, bumped as a push transaction's first
+//! write. On PostgreSQL that row lock is held until commit, so writers commit in the order of their
+//! numbers and a reader never sees a number while a smaller one is still in flight: the committed
+//! numbers are always a prefix, which is what lets a puller's cursor never skip a change. The lock
+//! lives in the database, so it holds with several server replicas. SQLite has one writer anyway.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sea_orm::{ConnectionTrait, DbBackend};
+use sync_protocol::merge::wins;
+use sync_protocol::wire::Versioned;
+use sync_protocol::{Change, DeviceId, Hlc, Op, OpId, RejectCode, Scope};
+
+use super::sql::{self, Sql};
+use super::{Storage, StorageError};
+
+/// Register name of a record's tombstone.
+pub const DELETED_FIELD: &str = "$deleted";
+
+/// Rows per multi-row statement: under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
+const CHUNK_ROWS: usize = 1000;
+/// Ids per `IN (…)` list.
+const CHUNK_IDS: usize = 900;
+
+/// An op that passed the checks that need no database, with its canonical JSON for the op log.
+pub struct CheckedOp {
+    pub op: Op,
+    pub json: String,
+}
+
+/// An op refused before it reached the merge; kept in quarantine.
+pub struct Quarantined {
+    pub op_id: Option<OpId>,
+    pub code: RejectCode,
+    pub message: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Applied,
+    Duplicate,
+    Rejected(RejectCode, String),
+}
+
+/// One register from the change feed.
+pub struct PullRow {
+    pub collection: String,
+    pub record_id: String,
+    pub scope: String,
+    pub field: String,
+    pub value: String,
+    pub hlc: String,
+    pub seq: i64,
+}
+
+pub struct PullPage {
+    pub rows: Vec<PullRow>,
+    /// Whether changes after the last row were left for the next page.
+    pub more: bool,
+}
+
+struct FieldWrite {
+    scope: String,
+    value: serde_json::Value,
+    hlc: Hlc,
+}
+
+impl Storage {
+    /// Merges `ops` and quarantines `refused` in one transaction; answers one verdict per op.
+    /// Nothing is acknowledged unless this returns `Ok`, i.e. after the commit.
+    pub async fn apply_push(
+        &self,
+        device: DeviceId,
+        received_at_ms: i64,
+        ops: &[CheckedOp],
+        refused: &[Quarantined],
+    ) -> Result<Vec<Verdict>, StorageError> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let tx = &write.tx;
+
+        let registers: usize = ops
+            .iter()
+            .map(|c| match &c.op.change {
+                Change::Set(fields) => fields.len(),
+                Change::Delete(_) => 1,
+            })
+            .sum();
+        let mut next_seq = if registers > 0 {
+            allocate_seqs(tx, backend, registers).await?
+        } else {
+            0
+        };
+
+        let applied_before = existing_op_ids(tx, backend, ops).await?;
+        let mut scopes = existing_scopes(tx, backend, ops).await?;
+
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(ops.len());
+        let mut seen: HashMap<OpId, (&str, usize)> = HashMap::new();
+        let mut new_records: Vec<(String, String, String)> = Vec::new();
+        let mut writes: BTreeMap<(String, String, String), FieldWrite> = BTreeMap::new();
+        let mut applied: Vec<&CheckedOp> = Vec::new();
+        let mut late_refusals: Vec<Quarantined> = Vec::new();
+
+        for checked in ops {
+            let op = &checked.op;
+            if let Some(&(json, first)) = seen.get(&op.op_id) {
+                let verdict = if json != checked.json {
+                    Verdict::Rejected(
+                        RejectCode::ConflictingOpId,
+                        format!(
+                            "op id {} appears earlier in this push with different content",
+                            op.op_id
+                        ),
+                    )
+                } else if verdicts[first] == Verdict::Applied {
+                    Verdict::Duplicate
+                } else {
+                    verdicts[first].clone()
+                };
+                if let Verdict::Rejected(code, message) = &verdict {
+                    late_refusals.push(quarantine_entry(checked, code, message));
+                }
+                verdicts.push(verdict);
+                continue;
+            }
+            seen.insert(op.op_id, (&checked.json, verdicts.len()));
+            if applied_before.contains(&op.op_id.to_string()) {
+                verdicts.push(Verdict::Duplicate);
+                continue;
+            }
+            let key = (op.record_id.to_string(), op.collection.to_string());
+            match scopes.get(&key) {
+                Some(scope) if scope != op.scope.as_str() => {
+                    let message = format!(
+                        "record {}/{} belongs to scope {scope}; a record's scope never changes",
+                        op.collection, op.record_id
+                    );
+                    late_refusals.push(quarantine_entry(
+                        checked,
+                        &RejectCode::ScopeChanged,
+                        &message,
+                    ));
+                    verdicts.push(Verdict::Rejected(RejectCode::ScopeChanged, message));
+                    continue;
+                }
+                Some(_) => {}
+                None => {
+                    scopes.insert(key.clone(), op.scope.to_string());
+                    new_records.push((key.0.clone(), key.1.clone(), op.scope.to_string()));
+                }
+            }
+            stage_writes(&mut writes, op);
+            applied.push(checked);
+            verdicts.push(Verdict::Applied);
+        }
+
+        insert_records(tx, backend, &new_records, next_seq).await?;
+        let written = upsert_fields(tx, backend, &writes, &mut next_seq).await?;
+        debug_assert!(written <= registers);
+        insert_op_log(tx, backend, device, received_at_ms, &applied).await?;
+        let all_refused = refused.iter().chain(late_refusals.iter());
+        insert_quarantine(tx, backend, device, received_at_ms, all_refused).await?;
+        write.tx.commit().await?;
+        Ok(verdicts)
+    }
+
+    /// Registers of `scopes` changed after `after`, in sequence order, at most `max_rows`.
+    pub async fn pull(
+        &self,
+        scopes: &[Scope],
+        after: i64,
+        max_rows: usize,
+    ) -> Result<PullPage, StorageError> {
+        if scopes.is_empty() {
+            return Ok(PullPage {
+                rows: Vec::new(),
+                more: false,
+            });
+        }
+        // One statement, so PostgreSQL reads all scopes from one snapshot: with a query per scope a
+        // commit landing between them could put a later number in the page and skip an earlier one.
+        let mut q = Sql::new(self.backend());
+        for (i, scope) in scopes.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(" UNION ALL ");
+            }
+            q.push_mut(
+                "SELECT * FROM (SELECT collection, record_id, scope, field, value, hlc, seq \
+                 FROM fields WHERE scope = ",
+            )
+            .bind_mut(scope.as_str())
+            .push_mut(" AND seq > ")
+            .bind_mut(after)
+            .push_mut(" ORDER BY seq LIMIT ")
+            .bind_mut(max_rows as i64)
+            .push_mut(&format!(") AS s{i}"));
+        }
+        let rows = sql::query_all(&self.db, q).await?;
+        let mut per_scope: HashMap<String, (usize, i64)> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let r = PullRow {
+                collection: row.try_get_by_index(0)?,
+                record_id: row.try_get_by_index(1)?,
+                scope: row.try_get_by_index(2)?,
+                field: row.try_get_by_index(3)?,
+                value: row.try_get_by_index(4)?,
+                hlc: row.try_get_by_index(5)?,
+                seq: row.try_get_by_index(6)?,
+            };
+            let entry = per_scope.entry(r.scope.clone()).or_insert((0, 0));
+            entry.0 += 1;
+            entry.1 = entry.1.max(r.seq);
+            out.push(r);
+        }
+        // A scope that filled its limit may have more rows right after its last one; rows of other
+        // scopes beyond that point must wait for the next page or they would be skipped.
+        let boundary = per_scope
+            .values()
+            .filter(|(count, _)| *count >= max_rows)
+            .map(|(_, last)| *last)
+            .min();
+        out.sort_unstable_by_key(|r| r.seq);
+        if let Some(boundary) = boundary {
+            out.retain(|r| r.seq <= boundary);
+        }
+        Ok(PullPage {
+            rows: out,
+            more: boundary.is_some(),
+        })
+    }
+
+    /// The greatest sequence number handed out so far.
+    pub async fn head_seq(&self) -> Result<i64, StorageError> {
+        let q = Sql::new(self.backend()).push("SELECT value FROM change_counter WHERE id = 1");
+        sql::query_scalar_i64(&self.db, q)
+            .await?
+            .ok_or_else(|| StorageError::Corrupt("change_counter is empty".into()))
+    }
+
+    /// Counts of stored rows, for tests and the benchmark.
+    pub async fn count(&self, table: SyncTable) -> Result<i64, StorageError> {
+        let q = Sql::new(self.backend()).push(&format!("SELECT COUNT(*) FROM {}", table.name()));
+        Ok(sql::query_scalar_i64(&self.db, q).await?.unwrap_or(0))
+    }
+}
+
+/// Tables whose size tests and tools may ask for.
+#[derive(Debug, Clone, Copy)]
+pub enum SyncTable {
+    Records,
+    Fields,
+    OpLog,
+    Quarantine,
+}
+
+impl SyncTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Records => "records",
+            Self::Fields => "fields",
+            Self::OpLog => "op_log",
+            Self::Quarantine => "quarantine",
+        }
+    }
+}
+
+fn quarantine_entry(checked: &CheckedOp, code: &RejectCode, message: &str) -> Quarantined {
+    Quarantined {
+        op_id: Some(checked.op.op_id),
+        code: code.clone(),
+        message: message.to_owned(),
+        body: checked.json.clone(),
+    }
+}
+
+/// Keeps, per register, the winning write among this push's ops.
+fn stage_writes(writes: &mut BTreeMap<(String, String, String), FieldWrite>, op: &Op) {
+    let mut stage = |field: &str, value: serde_json::Value| {
+        let key = (
+            op.collection.to_string(),
+            op.record_id.to_string(),
+            field.to_owned(),
+        );
+        let incoming = FieldWrite {
+            scope: op.scope.to_string(),
+            value,
+            hlc: op.hlc,
+        };
+        match writes.get_mut(&key) {
+            Some(current) if !wins(incoming.hlc, &incoming.value, current.hlc, &current.value) => {}
+            Some(current) => *current = incoming,
+            None => {
+                writes.insert(key, incoming);
+            }
+        }
+    };
+    match &op.change {
+        Change::Set(fields) => {
+            for (name, value) in fields {
+                stage(name.as_str(), value.clone());
+            }
+        }
+        Change::Delete(deleted) => stage(DELETED_FIELD, serde_json::Value::Bool(*deleted)),
+    }
+}
+
+/// Reserves `count` sequence numbers and returns the first. On PostgreSQL this also takes the row
+/// lock that orders concurrent writers until commit.
+async fn allocate_seqs(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    count: usize,
+) -> Result<i64, StorageError> {
+    let q = Sql::new(backend)
+        .push("UPDATE change_counter SET value = value + ")
+        .bind(count as i64)
+        .push(" WHERE id = 1 RETURNING value");
+    let last = sql::query_scalar_i64(tx, q)
+        .await?
+        .ok_or_else(|| StorageError::Corrupt("change_counter is empty".into()))?;
+    Ok(last - count as i64 + 1)
+}
+
+async fn existing_op_ids(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    ops: &[CheckedOp],
+) -> Result<HashSet<String>, StorageError> {
+    let ids: Vec<String> = ops.iter().map(|c| c.op.op_id.to_string()).collect();
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(CHUNK_IDS) {
+        let mut q = Sql::new(backend).push("SELECT op_id FROM op_log WHERE op_id IN ");
+        q.bind_list(chunk.iter().cloned());
+        for row in sql::query_all(tx, q).await? {
+            found.insert(row.try_get_by_index::<String>(0)?);
+        }
+    }
+    Ok(found)
+}
+
+async fn existing_scopes(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    ops: &[CheckedOp],
+) -> Result<HashMap<(String, String), String>, StorageError> {
+    let ids: Vec<String> = ops
+        .iter()
+        .map(|c| c.op.record_id.to_string())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(CHUNK_IDS) {
+        let mut q = Sql::new(backend)
+            .push("SELECT record_id, collection, scope FROM records WHERE record_id IN ");
+        q.bind_list(chunk.iter().cloned());
+        for row in sql::query_all(tx, q).await? {
+            let key = (
+                row.try_get_by_index::<String>(0)?,
+                row.try_get_by_index::<String>(1)?,
+            );
+            found.insert(key, row.try_get_by_index::<String>(2)?);
+        }
+    }
+    Ok(found)
+}
+
+async fn insert_records(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    records: &[(String, String, String)],
+    created_seq: i64,
+) -> Result<(), StorageError> {
+    for chunk in records.chunks(CHUNK_ROWS) {
+        let mut q = Sql::new(backend)
+            .push("INSERT INTO records (record_id, collection, scope, created_seq) VALUES ");
+        for (i, (record_id, collection, scope)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(record_id.as_str()),
+                collection.as_str().into(),
+                scope.as_str().into(),
+                created_seq.into(),
+            ]);
+        }
+        sql::execute(tx, q).await?;
+    }
+    Ok(())
+}
+
+/// Writes each staged register unless the stored one wins; returns how many numbers it used.
+async fn upsert_fields(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    writes: &BTreeMap<(String, String, String), FieldWrite>,
+    next_seq: &mut i64,
+) -> Result<usize, StorageError> {
+    let entries: Vec<_> = writes.iter().collect();
+    for chunk in entries.chunks(CHUNK_ROWS) {
+        let mut q = Sql::new(backend).push(
+            "INSERT INTO fields (collection, record_id, field, scope, value, hlc, seq) VALUES ",
+        );
+        for (i, ((collection, record_id, field), write)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(collection.as_str()),
+                record_id.as_str().into(),
+                field.as_str().into(),
+                write.scope.as_str().into(),
+                sync_protocol::canonical_json(&write.value).into(),
+                write.hlc.to_string().into(),
+                (*next_seq).into(),
+            ]);
+            *next_seq += 1;
+        }
+        // The merge rule of `sync_protocol::merge::wins`, in SQL: a greater HLC wins, and equal
+        // HLCs are broken by the canonical JSON text.
+        q.push_mut(
+            " ON CONFLICT (collection, record_id, field) DO UPDATE SET \
+             value = excluded.value, hlc = excluded.hlc, seq = excluded.seq \
+             WHERE excluded.hlc > fields.hlc \
+             OR (excluded.hlc = fields.hlc AND excluded.value > fields.value)",
+        );
+        sql::execute(tx, q).await?;
+    }
+    Ok(entries.len())
+}
+
+async fn insert_op_log(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    device: DeviceId,
+    received_at_ms: i64,
+    applied: &[&CheckedOp],
+) -> Result<(), StorageError> {
+    let device = device.to_string();
+    for chunk in applied.chunks(CHUNK_ROWS) {
+        let mut q = Sql::new(backend)
+            .push("INSERT INTO op_log (op_id, device_id, received_at_ms, op) VALUES ");
+        for (i, checked) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(checked.op.op_id.to_string()),
+                device.as_str().into(),
+                received_at_ms.into(),
+                checked.json.as_str().into(),
+            ]);
+        }
+        sql::execute(tx, q).await?;
+    }
+    Ok(())
+}
+
+async fn insert_quarantine<'a>(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    device: DeviceId,
+    received_at_ms: i64,
+    entries: impl Iterator<Item = &'a Quarantined>,
+) -> Result<(), StorageError> {
+    let device = device.to_string();
+    let entries: Vec<_> = entries.collect();
+    for chunk in entries.chunks(CHUNK_ROWS) {
+        let mut q = Sql::new(backend).push(
+            "INSERT INTO quarantine (op_id, device_id, received_at_ms, code, message, body) VALUES ",
+        );
+        for (i, entry) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(entry.op_id.map(|id| id.to_string())),
+                device.as_str().into(),
+                received_at_ms.into(),
+                entry.code.as_str().into(),
+                entry.message.as_str().into(),
+                entry.body.as_str().into(),
+            ]);
+        }
+        sql::execute(tx, q).await?;
+    }
+    Ok(())
+}
+
+/// Decodes a stored tombstone register.
+pub fn deleted_register(value: &str, hlc: Hlc) -> Option<Versioned<bool>> {
+    match value {
+        "true" => Some(Versioned { value: true, hlc }),
+        "false" => Some(Versioned { value: false, hlc }),
+        _ => None,
+    }
+}

@@ -1,0 +1,21 @@
+//! The sync use cases: checking and merging pushed ops, serving the change feed.
+
+mod clock;
+mod collections;
+mod cursor;
+mod pull;
+mod push;
+
+pub use clock::ServerClock;
+pub use collections::{CollectionAccess, collection_access};
+pub use cursor::Cursor;
+pub use pull::{PullOutcome, pull};
+pub use push::{PushContext, push};
+
+/// Milliseconds since the Unix epoch, by the server's wall clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
