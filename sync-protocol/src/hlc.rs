@@ -64,16 +64,30 @@ impl Hlc {
     fn successor(ms: u64, counter: u32, node: Uuid) -> Self {
         if counter >= MAX_COUNTER {
             // The counter has no room left: borrow one millisecond from the future.
-            Self { ms: (ms + 1).min(MAX_MS), counter: 0, node }
+            Self {
+                ms: (ms + 1).min(MAX_MS),
+                counter: 0,
+                node,
+            }
         } else {
-            Self { ms, counter: counter + 1, node }
+            Self {
+                ms,
+                counter: counter + 1,
+                node,
+            }
         }
     }
 }
 
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:015}-{:05}-{}", self.ms, self.counter, self.node.hyphenated())
+        write!(
+            f,
+            "{:015}-{:05}-{}",
+            self.ms,
+            self.counter,
+            self.node.hyphenated()
+        )
     }
 }
 
@@ -138,7 +152,12 @@ pub struct Clock {
 
 impl Clock {
     pub fn new(node: Uuid) -> Self {
-        Self { node, last_ms: 0, last_counter: 0, offset_ms: 0 }
+        Self {
+            node,
+            last_ms: 0,
+            last_counter: 0,
+            offset_ms: 0,
+        }
     }
 
     pub fn node(&self) -> Uuid {
@@ -160,14 +179,22 @@ impl Clock {
 
     /// The last reading this clock handed out or observed.
     pub fn last(&self) -> Hlc {
-        Hlc { ms: self.last_ms, counter: self.last_counter, node: self.node }
+        Hlc {
+            ms: self.last_ms,
+            counter: self.last_counter,
+            node: self.node,
+        }
     }
 
     /// A new reading for a local event: greater than every reading seen so far.
     pub fn tick(&mut self, wall_ms: u64) -> Hlc {
         let pt = self.physical(wall_ms);
         let next = if pt > self.last_ms {
-            Hlc { ms: pt, counter: 0, node: self.node }
+            Hlc {
+                ms: pt,
+                counter: 0,
+                node: self.node,
+            }
         } else {
             Hlc::successor(self.last_ms, self.last_counter, self.node)
         };

@@ -158,7 +158,14 @@ mod tests {
     fn names_accept_their_alphabet_only() {
         assert!(Collection::parse("visits").is_ok());
         assert!(Collection::parse("survey_responses2").is_ok());
-        for bad in ["", "Visits", "2visits", "vis its", "../etc", "a".repeat(65).as_str()] {
+        for bad in [
+            "",
+            "Visits",
+            "2visits",
+            "vis its",
+            "../etc",
+            "a".repeat(65).as_str(),
+        ] {
             assert!(Collection::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Scope::parse("KG-NAR-01").is_ok());

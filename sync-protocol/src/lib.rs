@@ -5,12 +5,14 @@
 pub mod hlc;
 pub mod ids;
 pub mod merge;
+pub mod replica;
 pub mod wire;
 
 pub use hlc::{Clock, Hlc, HlcError};
 pub use ids::{Collection, DeviceId, FieldName, NameError, OpId, RecordId, Scope};
 pub use merge::{RecordKey, RecordState, ScopeChanged, Store, canonical_json};
+pub use replica::{PushOutcome, RejectedOp, Replica, ReplicaError};
 pub use wire::{
-    Change, ErrorBody, Op, OpResult, OpStatus, PullResponse, PulledRecord, PushRequest,
-    PushResponse, RejectCode, Versioned,
+    Change, ErrorBody, Op, OpResult, OpShapeError, OpStatus, PullResponse, PulledRecord,
+    PushRequest, PushResponse, RejectCode, Versioned,
 };

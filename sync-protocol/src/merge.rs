@@ -20,7 +20,12 @@ pub fn canonical_json(value: &Value) -> String {
 }
 
 /// Whether `incoming` replaces `current` in a last-writer-wins register.
-pub fn wins(incoming_hlc: Hlc, incoming_value: &Value, current_hlc: Hlc, current_value: &Value) -> bool {
+pub fn wins(
+    incoming_hlc: Hlc,
+    incoming_value: &Value,
+    current_hlc: Hlc,
+    current_value: &Value,
+) -> bool {
     match incoming_hlc.cmp(&current_hlc) {
         std::cmp::Ordering::Greater => true,
         std::cmp::Ordering::Less => false,
@@ -43,7 +48,11 @@ pub struct RecordState {
 
 impl RecordState {
     pub fn new(scope: Scope) -> Self {
-        Self { scope, fields: BTreeMap::new(), deleted: None }
+        Self {
+            scope,
+            fields: BTreeMap::new(),
+            deleted: None,
+        }
     }
 
     /// Whether the record is currently deleted. A record never deleted, or undeleted by the
@@ -55,7 +64,9 @@ impl RecordState {
     /// Merges one field write; returns whether it won.
     pub fn merge_field(&mut self, name: FieldName, incoming: Versioned<Value>) -> bool {
         match self.fields.get_mut(&name) {
-            Some(current) if !wins(incoming.hlc, &incoming.value, current.hlc, &current.value) => false,
+            Some(current) if !wins(incoming.hlc, &incoming.value, current.hlc, &current.value) => {
+                false
+            }
             Some(current) => {
                 *current = incoming;
                 true
@@ -83,11 +94,20 @@ impl RecordState {
         match &op.change {
             Change::Set(fields) => {
                 for (name, value) in fields {
-                    self.merge_field(name.clone(), Versioned { value: value.clone(), hlc: op.hlc });
+                    self.merge_field(
+                        name.clone(),
+                        Versioned {
+                            value: value.clone(),
+                            hlc: op.hlc,
+                        },
+                    );
                 }
             }
             Change::Delete(deleted) => {
-                self.merge_deleted(Versioned { value: *deleted, hlc: op.hlc });
+                self.merge_deleted(Versioned {
+                    value: *deleted,
+                    hlc: op.hlc,
+                });
             }
         }
     }
@@ -169,7 +189,8 @@ impl Store {
 
     /// Merges an op; an op that would move a record to another scope changes nothing.
     pub fn apply_op(&mut self, op: &Op) -> Result<(), ScopeChanged> {
-        self.entry(&op.collection, op.record_id, &op.scope)?.apply(op);
+        self.entry(&op.collection, op.record_id, &op.scope)?
+            .apply(op);
         Ok(())
     }
 
@@ -185,6 +206,16 @@ impl Store {
         Ok(())
     }
 
+    /// Merges every record of another store (state-based merge: the same result as applying the
+    /// union of both stores' ops). Stops at the first record whose scope differs; records merged
+    /// before it stay merged.
+    pub fn merge(&mut self, other: &Store) -> Result<(), ScopeChanged> {
+        for (collection, record_id, state) in other.iter() {
+            self.merge_record(collection, *record_id, state)?;
+        }
+        Ok(())
+    }
+
     /// Merges a whole record state.
     pub fn merge_record(
         &mut self,
@@ -192,7 +223,8 @@ impl Store {
         record_id: RecordId,
         other: &RecordState,
     ) -> Result<(), ScopeChanged> {
-        self.entry(collection, record_id, &other.scope)?.merge(other);
+        self.entry(collection, record_id, &other.scope)?
+            .merge(other);
         Ok(())
     }
 }
@@ -248,7 +280,10 @@ mod tests {
         assert!(state.is_deleted());
         assert_eq!(state.fields.values().next().unwrap().value, json!(2));
         store.apply_op(&op(15, 2, Change::Delete(false))).unwrap();
-        assert!(store.iter().next().unwrap().2.is_deleted(), "an older undelete loses");
+        assert!(
+            store.iter().next().unwrap().2.is_deleted(),
+            "an older undelete loses"
+        );
         store.apply_op(&op(40, 2, Change::Delete(false))).unwrap();
         assert!(!store.iter().next().unwrap().2.is_deleted());
     }

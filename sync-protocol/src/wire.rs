@@ -20,6 +20,9 @@ pub const MAX_VALUE_DEPTH: usize = 16;
 /// Records per pull page when the client names no limit, and the most it may ask for.
 pub const DEFAULT_PULL_LIMIT: usize = 500;
 pub const MAX_PULL_LIMIT: usize = 5000;
+/// How far ahead of the server's wall clock an op's HLC may be before the server answers
+/// `clock_skew` (5 minutes).
+pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 
 /// What an op does to its record.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,12 +66,7 @@ impl TryFrom<RawOp> for Op {
     fn try_from(raw: RawOp) -> Result<Self, Self::Error> {
         let change = match (raw.set, raw.delete) {
             (Some(fields), None) => {
-                if fields.len() > MAX_FIELDS_PER_OP {
-                    return Err(OpShapeError::TooManyFields(fields.len()));
-                }
-                for (name, value) in &fields {
-                    check_value(name, value)?;
-                }
+                check_fields(&fields)?;
                 Change::Set(fields)
             }
             (None, Some(deleted)) => Change::Delete(deleted),
@@ -116,6 +114,27 @@ pub enum OpShapeError {
     ValueTooLarge(String),
     #[error("field {0}: the value nests deeper than {MAX_VALUE_DEPTH} levels")]
     ValueTooDeep(String),
+}
+
+impl Change {
+    /// Checks the limits the wire format puts on a change (fields per op, size and depth of each
+    /// value). An op that fails this cannot be sent, nor read back from storage.
+    pub fn check(&self) -> Result<(), OpShapeError> {
+        match self {
+            Change::Set(fields) => check_fields(fields),
+            Change::Delete(_) => Ok(()),
+        }
+    }
+}
+
+fn check_fields(fields: &BTreeMap<FieldName, Value>) -> Result<(), OpShapeError> {
+    if fields.len() > MAX_FIELDS_PER_OP {
+        return Err(OpShapeError::TooManyFields(fields.len()));
+    }
+    for (name, value) in fields {
+        check_value(name, value)?;
+    }
+    Ok(())
 }
 
 fn check_value(name: &FieldName, value: &Value) -> Result<(), OpShapeError> {
@@ -258,11 +277,21 @@ pub struct OpResult {
 
 impl OpResult {
     pub fn applied(op_id: OpId) -> Self {
-        Self { op_id: Some(op_id), status: OpStatus::Applied, code: None, message: None }
+        Self {
+            op_id: Some(op_id),
+            status: OpStatus::Applied,
+            code: None,
+            message: None,
+        }
     }
 
     pub fn duplicate(op_id: OpId) -> Self {
-        Self { op_id: Some(op_id), status: OpStatus::Duplicate, code: None, message: None }
+        Self {
+            op_id: Some(op_id),
+            status: OpStatus::Duplicate,
+            code: None,
+            message: None,
+        }
     }
 
     pub fn rejected(op_id: Option<OpId>, code: RejectCode, message: impl Into<String>) -> Self {
@@ -334,13 +363,19 @@ mod tests {
             "scope": "KG-NAR-01",
             "hlc": "001764016260123-00000-0c8e5a1e-4b1f-4c1a-9d0e-2f4b6c8d0a11",
         });
-        op.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        op.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         op
     }
 
     #[test]
     fn set_and_delete_round_trip() {
-        for extra in [json!({"set": {"a": 1, "b": {"lat": 42.1, "lon": 75.2}}}), json!({"delete": true}), json!({"delete": false})] {
+        for extra in [
+            json!({"set": {"a": 1, "b": {"lat": 42.1, "lon": 75.2}}}),
+            json!({"delete": true}),
+            json!({"delete": false}),
+        ] {
             let value = op_json(extra);
             let op: Op = serde_json::from_value(value.clone()).unwrap();
             assert_eq!(serde_json::to_value(&op).unwrap(), value);
@@ -355,7 +390,9 @@ mod tests {
         let neither = op_json(json!({}));
         assert!(serde_json::from_value::<Op>(neither).is_err());
         let unknown = op_json(json!({"set": {}, "sets": {}}));
-        let err = serde_json::from_value::<Op>(unknown).unwrap_err().to_string();
+        let err = serde_json::from_value::<Op>(unknown)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field"), "{err}");
         let deep = (0..20).fold(json!(1), |v, _| json!([v]));
         assert!(serde_json::from_value::<Op>(op_json(json!({"set": {"x": deep}}))).is_err());
@@ -367,6 +404,9 @@ mod tests {
     fn unknown_reject_codes_survive() {
         let code: RejectCode = serde_json::from_value(json!("invalid_field")).unwrap();
         assert_eq!(code, RejectCode::Other("invalid_field".into()));
-        assert_eq!(serde_json::to_value(RejectCode::ClockSkew).unwrap(), json!("clock_skew"));
+        assert_eq!(
+            serde_json::to_value(RejectCode::ClockSkew).unwrap(),
+            json!("clock_skew")
+        );
     }
 }
