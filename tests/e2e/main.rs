@@ -1,1 +1,10 @@
+//! End-to-end tests: real servers on loopback ports over real SQLite and PostgreSQL databases,
+//! driven over HTTP as phones drive them. Each storage test runs on both backends; PostgreSQL
+//! tests are skipped with a printed reason when no server answers (see `harness`).
 
+mod harness;
+
+mod bad_input;
+mod concurrency;
+mod crash;
+mod push_pull;

@@ -22,7 +22,8 @@ pub async fn pull(
     limit: Option<&str>,
 ) -> Result<PullOutcome, AppError> {
     let limit = parse_limit(limit)?;
-    let after = match cursor {
+    // An empty cursor is the same as none: some HTTP clients always send the parameter.
+    let after = match cursor.filter(|c| !c.is_empty()) {
         None => Cursor::START,
         Some(text) => {
             let cursor = Cursor::decode(text, storage.epoch()).ok_or_else(|| {

@@ -89,6 +89,25 @@ fn check(
         message,
         body: raw.to_owned(),
     };
+    // Clock checks come first: a phone whose clock is wrong learns it from any op it sends.
+    if op.hlc.node() != device.device_id.0 {
+        return Err(refuse(
+            RejectCode::HlcNodeMismatch,
+            format!("the hlc node must be this device's id {}", device.device_id),
+        ));
+    }
+    let limit = now_ms.saturating_add(max_skew_ms);
+    if op.hlc.ms() > limit {
+        let ahead_s = (op.hlc.ms() - now_ms) / 1000;
+        return Err(refuse(
+            RejectCode::ClockSkew,
+            format!(
+                "the hlc is {ahead_s} s ahead of the server's clock (at most {} s allowed); \
+                 correct the clock by server_hlc, re-stamp and push again",
+                max_skew_ms / 1000
+            ),
+        ));
+    }
     match collection_access(&op.collection) {
         Some(CollectionAccess::DeviceWritable) => {}
         Some(CollectionAccess::ReadOnly) => {
@@ -115,24 +134,6 @@ fn check(
         return Err(refuse(
             RejectCode::ScopeNotGranted,
             format!("this device may not write scope {}", op.scope),
-        ));
-    }
-    if op.hlc.node() != device.device_id.0 {
-        return Err(refuse(
-            RejectCode::HlcNodeMismatch,
-            format!("the hlc node must be this device's id {}", device.device_id),
-        ));
-    }
-    let limit = now_ms.saturating_add(max_skew_ms);
-    if op.hlc.ms() > limit {
-        let ahead_s = (op.hlc.ms() - now_ms) / 1000;
-        return Err(refuse(
-            RejectCode::ClockSkew,
-            format!(
-                "the hlc is {ahead_s} s ahead of the server's clock (at most {} s allowed); \
-                 correct the clock by server_hlc, re-stamp and push again",
-                max_skew_ms / 1000
-            ),
         ));
     }
     // Serialising an `Op` cannot fail: every part is a string, number, bool or map of JSON.

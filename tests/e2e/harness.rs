@@ -1,0 +1,399 @@
+//! Starting real servers on loopback over a fresh SQLite file or a fresh PostgreSQL database, and
+//! talking to them as a phone would.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use jmet::storage::NewDevice;
+use jmet::{Location, Settings, Storage};
+use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use serde_json::Value;
+use sync_protocol::{PullResponse, PushRequest, PushResponse, Scope};
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend: `on_both!(name)` makes `name::sqlite` and
+/// `name::postgres` from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$name($crate::harness::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    if $crate::harness::postgres_available().await {
+                        super::$name($crate::harness::Backend::Postgres).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// The server used as an admin connection to create per-test databases.
+pub fn postgres_base_url() -> String {
+    std::env::var("JMET_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Whether PostgreSQL tests can run. Without a server they are skipped with a printed reason,
+/// unless `JMET_REQUIRE_POSTGRES=1` (set by CI) turns that into a failure.
+pub async fn postgres_available() -> bool {
+    static STATE: OnceLock<Result<(), String>> = OnceLock::new();
+    if STATE.get().is_none() {
+        let url = postgres_base_url();
+        let probe = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&url)).await;
+        let state = match probe {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
+            Err(_) => Err(format!("timed out connecting to {url}")),
+        };
+        let _ = STATE.set(state);
+    }
+    match STATE.get() {
+        Some(Ok(())) => true,
+        Some(Err(reason)) => {
+            if std::env::var("JMET_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("PostgreSQL is required (JMET_REQUIRE_POSTGRES=1) but {reason}");
+            }
+            eprintln!("SKIPPED: PostgreSQL test not run: {reason} (set JMET_TEST_DATABASE_URL)");
+            false
+        }
+        None => false,
+    }
+}
+
+/// A fresh, empty database that lives as long as this value.
+pub struct TestDb {
+    pub location: Location,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                TestDb {
+                    location: Location::SqliteDir(dir.path().to_path_buf()),
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("jmet_t_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConnection::connect(&postgres_base_url())
+                    .await
+                    .expect("admin connection");
+                admin
+                    .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .expect("create database");
+                let _ = admin.close().await;
+                TestDb {
+                    location: Location::Postgres(database_url(&postgres_base_url(), &name)),
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// What `--data-dir` / `--database-url` would say for this database.
+    pub fn cli_args(&self) -> Vec<String> {
+        match &self.location {
+            Location::SqliteDir(dir) => vec!["--data-dir".into(), dir.display().to_string()],
+            Location::SqliteUrl(url) | Location::Postgres(url) => {
+                vec!["--database-url".into(), url.clone()]
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Best effort, on a thread of its own: Drop cannot await, and the test's runtime may be
+            // shutting down. CI also drops every leftover jmet_t_* database after the run.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    if let Ok(mut admin) = PgConnection::connect(&postgres_base_url()).await {
+                        let _ = admin
+                            .execute(AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .await;
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// `base` with its database name replaced by `name`.
+pub fn database_url(base: &str, name: &str) -> String {
+    let (main, query) = match base.split_once('?') {
+        Some((main, query)) => (main, Some(query)),
+        None => (base, None),
+    };
+    let scheme_end = main.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match main[scheme_end..].find('/') {
+        Some(i) => &main[..scheme_end + i],
+        None => main,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+/// A server running in this process on a loopback port.
+pub struct TestServer {
+    pub url: String,
+    pub storage: Storage,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// Kept so the database outlives the server.
+    _db: TestDb,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, Settings::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, settings: Settings) -> TestServer {
+        let db = TestDb::new(backend).await;
+        let storage = Storage::open(&db.location).await.expect("open storage");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let app = jmet::build_app(storage.clone(), settings);
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            jmet::serve::serve(listener, app, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestServer {
+            url: format!("http://{addr}"),
+            storage,
+            http: client(),
+            shutdown: Some(tx),
+            task: Some(task),
+            _db: db,
+        }
+    }
+
+    pub async fn device(&self, scopes: &[&str]) -> TestDevice {
+        let scopes: Vec<Scope> = scopes.iter().map(|s| Scope::parse(*s).unwrap()).collect();
+        let NewDevice { device_id, token } = self
+            .storage
+            .create_device(&scopes, Some("test"), 0)
+            .await
+            .expect("create device");
+        TestDevice {
+            url: self.url.clone(),
+            http: self.http.clone(),
+            device_id,
+            token,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client")
+}
+
+/// A phone's view of the API: its token and the calls it makes.
+#[derive(Clone)]
+pub struct TestDevice {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub device_id: sync_protocol::DeviceId,
+    pub token: String,
+}
+
+impl TestDevice {
+    pub async fn push(&self, request: &PushRequest) -> PushResponse {
+        let response = self.push_raw(serde_json::to_value(request).unwrap()).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "push failed: {:?}",
+            response.text().await
+        );
+        response.json().await.expect("push answer")
+    }
+
+    pub async fn push_raw(&self, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/api/v1/sync/push", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("send push")
+    }
+
+    pub async fn pull_raw(&self, cursor: Option<&str>, limit: Option<usize>) -> reqwest::Response {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(c) = cursor {
+            query.push(("cursor", c.to_owned()));
+        }
+        if let Some(l) = limit {
+            query.push(("limit", l.to_string()));
+        }
+        self.http
+            .get(format!("{}/api/v1/sync/pull", self.url))
+            .bearer_auth(&self.token)
+            .query(&query)
+            .send()
+            .await
+            .expect("send pull")
+    }
+
+    pub async fn pull(&self, cursor: Option<&str>, limit: Option<usize>) -> PullResponse {
+        let response = self.pull_raw(cursor, limit).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "pull failed: {:?}",
+            response.text().await
+        );
+        response.json().await.expect("pull answer")
+    }
+
+    /// Pulls every page from `cursor` on and merges them into `store`; returns the final cursor.
+    pub async fn pull_all(
+        &self,
+        store: &mut sync_protocol::Store,
+        mut cursor: Option<String>,
+        limit: usize,
+    ) -> Option<String> {
+        loop {
+            let page = self.pull(cursor.as_deref(), Some(limit)).await;
+            for record in &page.records {
+                store.apply_pulled(record).expect("scope is stable");
+            }
+            cursor = Some(page.cursor);
+            if !page.more {
+                return cursor;
+            }
+        }
+    }
+}
+
+/// The wall clock in ms, as phones stamp it.
+pub fn now_ms() -> u64 {
+    jmet::sync::now_ms()
+}
+
+/// Builds ops the way a phone does: stamped by the device's own clock.
+pub struct OpMaker {
+    pub clock: sync_protocol::Clock,
+}
+
+impl OpMaker {
+    pub fn for_device(device: &TestDevice) -> OpMaker {
+        OpMaker {
+            clock: sync_protocol::Clock::new(device.device_id.0),
+        }
+    }
+
+    pub fn set(
+        &mut self,
+        collection: &str,
+        record_id: sync_protocol::RecordId,
+        scope: &str,
+        fields: Value,
+    ) -> sync_protocol::Op {
+        let fields = fields
+            .as_object()
+            .expect("fields object")
+            .iter()
+            .map(|(k, v)| {
+                (
+                    sync_protocol::FieldName::parse(k.as_str()).unwrap(),
+                    v.clone(),
+                )
+            })
+            .collect();
+        self.op(
+            collection,
+            record_id,
+            scope,
+            sync_protocol::Change::Set(fields),
+        )
+    }
+
+    pub fn delete(
+        &mut self,
+        collection: &str,
+        record_id: sync_protocol::RecordId,
+        scope: &str,
+        deleted: bool,
+    ) -> sync_protocol::Op {
+        self.op(
+            collection,
+            record_id,
+            scope,
+            sync_protocol::Change::Delete(deleted),
+        )
+    }
+
+    fn op(
+        &mut self,
+        collection: &str,
+        record_id: sync_protocol::RecordId,
+        scope: &str,
+        change: sync_protocol::Change,
+    ) -> sync_protocol::Op {
+        sync_protocol::Op {
+            op_id: sync_protocol::OpId::new_random(),
+            collection: sync_protocol::Collection::parse(collection).unwrap(),
+            record_id,
+            scope: Scope::parse(scope).unwrap(),
+            hlc: self.clock.tick(now_ms()),
+            change,
+        }
+    }
+}
