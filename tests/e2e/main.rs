@@ -6,5 +6,6 @@ mod harness;
 
 mod bad_input;
 mod concurrency;
+mod convergence;
 mod crash;
 mod push_pull;
