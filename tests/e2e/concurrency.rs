@@ -19,14 +19,15 @@ async fn concurrent_pushers_never_make_a_puller_skip_a_change(backend: Backend) 
     const PUSHERS: usize = 8;
     const BATCHES: usize = 25;
     const OPS: usize = 20;
-    let server = TestServer::start(backend).await;
-    let reader = server.device(&["m1", "m2"]).await;
+    // Two server replicas on one database: pushers and the puller are spread across them.
+    let servers = TestServer::start_replicas(backend, 2).await;
+    let reader = servers[1].device(&["m1", "m2"]).await;
     let done = Arc::new(AtomicBool::new(false));
 
     let mut writers = Vec::new();
     for p in 0..PUSHERS {
         let scope = if p % 2 == 0 { "m1" } else { "m2" };
-        let device = server.device(&[scope]).await;
+        let device = servers[p % 2].device(&[scope]).await;
         writers.push(tokio::spawn(async move {
             let mut ops = OpMaker::for_device(&device);
             let mut written = Vec::new();
@@ -86,7 +87,9 @@ async fn concurrent_pushers_never_make_a_puller_skip_a_change(backend: Backend) 
         missing.len(),
         all.len()
     );
-    server.stop().await;
+    for server in servers {
+        server.stop().await;
+    }
 }
 
 async fn fifty_devices_push_at_once(backend: Backend) {

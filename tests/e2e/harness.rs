@@ -69,7 +69,14 @@ pub async fn postgres_available() -> bool {
             if std::env::var("JMET_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
                 panic!("PostgreSQL is required (JMET_REQUIRE_POSTGRES=1) but {reason}");
             }
-            eprintln!("SKIPPED: PostgreSQL test not run: {reason} (set JMET_TEST_DATABASE_URL)");
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                // Straight to stderr: the test harness captures eprintln! of passing tests.
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("\nSKIPPED: PostgreSQL tests not run: {reason}. Set JMET_TEST_DATABASE_URL to run them.\n").as_bytes(),
+                );
+            });
             false
         }
         None => false,
@@ -110,6 +117,15 @@ impl TestDb {
                     pg_name: Some(name),
                 }
             }
+        }
+    }
+
+    /// Another handle on a database some other `TestDb` owns (and drops).
+    fn borrowed(location: Location) -> TestDb {
+        TestDb {
+            location,
+            _dir: None,
+            pg_name: None,
         }
     }
 
@@ -187,6 +203,23 @@ impl TestServer {
 
     pub async fn start_with(backend: Backend, settings: Settings) -> TestServer {
         let db = TestDb::new(backend).await;
+        Self::serve(db, settings).await
+    }
+
+    /// Several servers on one database at once, as replicas behind a load balancer: they start
+    /// together (racing to migrate) and serve the same data.
+    pub async fn start_replicas(backend: Backend, count: usize) -> Vec<TestServer> {
+        let primary = TestDb::new(backend).await;
+        let location = primary.location.clone();
+        let mut dbs = vec![primary];
+        dbs.extend((1..count).map(|_| TestDb::borrowed(location.clone())));
+        let starts = dbs
+            .into_iter()
+            .map(|db| Self::serve(db, Settings::default()));
+        futures_join_all(starts).await
+    }
+
+    async fn serve(db: TestDb, settings: Settings) -> TestServer {
         let storage = Storage::open(&db.location).await.expect("open storage");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -396,4 +429,20 @@ impl OpMaker {
             change,
         }
     }
+}
+
+/// Awaits futures concurrently, in order of their results.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.expect("task"));
+    }
+    out
 }

@@ -55,7 +55,7 @@ impl Storage {
     /// Connects, runs pending migrations, and reads the database's identity.
     pub async fn open(location: &Location) -> Result<Self, StorageError> {
         let db = connect::open(location).await?;
-        migration::Migrator::up(&db, None).await?;
+        migrate(&db).await?;
         let write_gate =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let epoch = sql::query_scalar_text(
@@ -115,4 +115,25 @@ impl Storage {
         self.db.close().await?;
         Ok(())
     }
+}
+
+/// Applies pending migrations in one transaction that first takes the database's write lock, so
+/// servers starting at once on one database (replicas, or a CLI beside a server) migrate one at a
+/// time: on PostgreSQL an advisory lock, on SQLite `BEGIN IMMEDIATE`.
+async fn migrate(db: &DatabaseConnection) -> Result<(), StorageError> {
+    let tx = if db.get_database_backend() == DbBackend::Postgres {
+        let tx = db.begin().await?;
+        tx.execute_unprepared("SELECT pg_advisory_xact_lock(7306548391)")
+            .await?;
+        tx
+    } else {
+        db.begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?
+    };
+    migration::Migrator::up(&tx, None).await?;
+    tx.commit().await?;
+    Ok(())
 }
