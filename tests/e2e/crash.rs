@@ -39,14 +39,12 @@ async fn start(db: &TestDb, port: u16) -> Child {
         .expect("spawn jmet serve");
     let http = client();
     for _ in 0..300 {
-        if let Ok(r) = http
+        let answer = http
             .get(format!("http://127.0.0.1:{port}/healthz"))
             .send()
-            .await
-        {
-            if r.status() == 200 {
-                return child;
-            }
+            .await;
+        if answer.is_ok_and(|r| r.status() == 200) {
+            return child;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
