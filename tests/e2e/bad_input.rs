@@ -85,49 +85,34 @@ async fn whole_request_errors_are_json_and_change_nothing(backend: Backend) {
             .body(body)
     };
 
-    expect_error(
-        post(b"{not json".to_vec()).send().await.unwrap(),
-        400,
-        "malformed_json",
-    )
-    .await;
-    expect_error(
-        post(b"".to_vec()).send().await.unwrap(),
-        400,
-        "malformed_json",
-    )
-    .await;
-    expect_error(
-        post(b"[1,2,3]".to_vec()).send().await.unwrap(),
-        400,
-        "malformed_json",
-    )
-    .await;
-    expect_error(
-        post(br#"{"ops": {}}"#.to_vec()).send().await.unwrap(),
-        400,
-        "malformed_json",
-    )
-    .await;
-    expect_error(
-        post(br#"{"ops": [], "extra": 1}"#.to_vec())
-            .send()
-            .await
-            .unwrap(),
-        400,
-        "malformed_json",
-    )
-    .await;
-    let deep = "[".repeat(100_000);
-    expect_error(
-        post(format!(r#"{{"ops": {deep}"#).into_bytes())
-            .send()
-            .await
-            .unwrap(),
-        400,
-        "malformed_json",
-    )
-    .await;
+    let deep = format!(r#"{{"ops": {}"#, "[".repeat(100_000));
+    let id = uuid::Uuid::new_v4();
+    let malformed: Vec<Vec<u8>> = vec![
+        b"{not json".to_vec(),
+        b"".to_vec(),
+        b"[1,2,3]".to_vec(),
+        br#"{"ops": {}}"#.to_vec(),
+        br#"{"ops": [], "extra": 1}"#.to_vec(),
+        br#"{"ops": null}"#.to_vec(),
+        deep.into_bytes(),
+        // JSON has no NaN or infinities; a GPS fix carrying them is not JSON at all.
+        format!(r#"{{"ops": [{{"op_id": "{id}", "set": {{"gps": {{"lat": NaN}}}}}}]}}"#)
+            .into_bytes(),
+        b"{\"ops\": [\"\xff\xfe\"]}".to_vec(),
+    ];
+    for body in malformed {
+        let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+        let response = post(body).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{shown}");
+        expect_error(response, 400, "malformed_json").await;
+    }
+    // Valid JSON syntax but a number no double holds: that op alone is refused.
+    let out_of_range =
+        format!(r#"{{"ops": [{{"op_id": "{id}", "set": {{"gps": {{"lat": 1e999}}}}}}]}}"#);
+    let response = post(out_of_range.into_bytes()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: PushResponse = response.json().await.unwrap();
+    assert_eq!(answer.results[0].code, Some(RejectCode::MalformedOp));
 
     // Over the limit, plain and as a gzip bomb that is tiny on the wire.
     let huge = format!(r#"{{"ops": ["{}"]}}"#, "x".repeat(2 * 1024 * 1024));
