@@ -1,7 +1,7 @@
 //! Merging pushed ops into the stored records, and reading the change feed.
 //!
-//! Layout: `records` fixes each record's scope for life; `fields` holds one row per
-//! (record, field) register with its value, HLC and the sequence number of its latest change; the
+//! Layout: `records` fixes each record's scope for life and gives it an internal key in arrival
+//! order; `fields` holds one row per (record key, field) register with its value, HLC and the sequence number of its latest change; the
 //! tombstone is the register named `$deleted` (a name no client field can take). A pull reads
 //! `fields` after a sequence number, so a register that changes again simply moves forward in the
 //! feed and a puller always gets its latest value.
@@ -102,12 +102,13 @@ impl Storage {
         };
 
         let applied_before = existing_op_ids(tx, backend, ops).await?;
-        let mut scopes = existing_scopes(tx, backend, ops).await?;
+        let mut known = existing_records(tx, backend, ops).await?;
 
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(ops.len());
         let mut seen: HashMap<OpId, (&str, usize)> = HashMap::new();
-        let mut new_records: Vec<(String, String, String)> = Vec::new();
-        let mut writes: BTreeMap<(String, String, String), FieldWrite> = BTreeMap::new();
+        let mut new_records: Vec<(RecordKey, String)> = Vec::new();
+        let mut new_scopes: HashMap<RecordKey, String> = HashMap::new();
+        let mut writes: BTreeMap<(RecordKey, String), FieldWrite> = BTreeMap::new();
         let mut applied: Vec<&CheckedOp> = Vec::new();
         let mut late_refusals: Vec<Quarantined> = Vec::new();
 
@@ -139,7 +140,11 @@ impl Storage {
                 continue;
             }
             let key = (op.record_id.to_string(), op.collection.to_string());
-            match scopes.get(&key) {
+            let stored_scope = known
+                .get(&key)
+                .map(|(_, scope)| scope)
+                .or_else(|| new_scopes.get(&key));
+            match stored_scope {
                 Some(scope) if scope != op.scope.as_str() => {
                     let message = format!(
                         "record {}/{} belongs to scope {scope}; a record's scope never changes",
@@ -155,17 +160,17 @@ impl Storage {
                 }
                 Some(_) => {}
                 None => {
-                    scopes.insert(key.clone(), op.scope.to_string());
-                    new_records.push((key.0.clone(), key.1.clone(), op.scope.to_string()));
+                    new_scopes.insert(key.clone(), op.scope.to_string());
+                    new_records.push((key.clone(), op.scope.to_string()));
                 }
             }
-            stage_writes(&mut writes, op);
+            stage_writes(&mut writes, key, op);
             applied.push(checked);
             verdicts.push(Verdict::Applied);
         }
 
-        insert_records(tx, backend, &new_records, next_seq).await?;
-        let written = upsert_fields(tx, backend, &writes, &mut next_seq).await?;
+        insert_records(tx, backend, &new_records, next_seq, &mut known).await?;
+        let written = upsert_fields(tx, backend, &writes, &known, &mut next_seq).await?;
         debug_assert!(written <= registers);
         insert_op_log(tx, backend, device, received_at_ms, &applied).await?;
         let all_refused = refused.iter().chain(late_refusals.iter());
@@ -195,13 +200,13 @@ impl Storage {
                 q.push_mut(" UNION ALL ");
             }
             q.push_mut(
-                "SELECT * FROM (SELECT collection, record_id, scope, field, value, hlc, seq \
-                 FROM fields WHERE scope = ",
+                "SELECT * FROM (SELECT r.collection, r.record_id, f.scope, f.field, f.value, \
+                 f.hlc, f.seq FROM fields f JOIN records r ON r.rkey = f.rkey WHERE f.scope = ",
             )
             .bind_mut(scope.as_str())
-            .push_mut(" AND seq > ")
+            .push_mut(" AND f.seq > ")
             .bind_mut(after)
-            .push_mut(" ORDER BY seq LIMIT ")
+            .push_mut(" ORDER BY f.seq LIMIT ")
             .bind_mut(max_rows as i64)
             .push_mut(&format!(") AS s{i}"));
         }
@@ -284,24 +289,26 @@ fn quarantine_entry(checked: &CheckedOp, code: &RejectCode, message: &str) -> Qu
     }
 }
 
+/// A record as the client names it: (record id, collection).
+type RecordKey = (String, String);
+
 /// Keeps, per register, the winning write among this push's ops.
-fn stage_writes(writes: &mut BTreeMap<(String, String, String), FieldWrite>, op: &Op) {
+fn stage_writes(writes: &mut BTreeMap<(RecordKey, String), FieldWrite>, key: RecordKey, op: &Op) {
     let mut stage = |field: &str, value: serde_json::Value| {
-        let key = (
-            op.collection.to_string(),
-            op.record_id.to_string(),
-            field.to_owned(),
-        );
         let incoming = FieldWrite {
             scope: op.scope.to_string(),
             value,
             hlc: op.hlc,
         };
-        match writes.get_mut(&key) {
-            Some(current) if !wins(incoming.hlc, &incoming.value, current.hlc, &current.value) => {}
-            Some(current) => *current = incoming,
-            None => {
-                writes.insert(key, incoming);
+        match writes.entry((key.clone(), field.to_owned())) {
+            std::collections::btree_map::Entry::Occupied(mut current) => {
+                let current = current.get_mut();
+                if wins(incoming.hlc, &incoming.value, current.hlc, &current.value) {
+                    *current = incoming;
+                }
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(incoming);
             }
         }
     };
@@ -349,11 +356,12 @@ async fn existing_op_ids(
     Ok(found)
 }
 
-async fn existing_scopes(
+/// The stored records among those `ops` name: their internal key and scope.
+async fn existing_records(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
     ops: &[CheckedOp],
-) -> Result<HashMap<(String, String), String>, StorageError> {
+) -> Result<HashMap<RecordKey, (i64, String)>, StorageError> {
     let ids: Vec<String> = ops
         .iter()
         .map(|c| c.op.record_id.to_string())
@@ -363,29 +371,37 @@ async fn existing_scopes(
     let mut found = HashMap::new();
     for chunk in ids.chunks(CHUNK_IDS) {
         let mut q = Sql::new(backend)
-            .push("SELECT record_id, collection, scope FROM records WHERE record_id IN ");
+            .push("SELECT record_id, collection, rkey, scope FROM records WHERE record_id IN ");
         q.bind_list(chunk.iter().cloned());
         for row in sql::query_all(tx, q).await? {
             let key = (
                 row.try_get_by_index::<String>(0)?,
                 row.try_get_by_index::<String>(1)?,
             );
-            found.insert(key, row.try_get_by_index::<String>(2)?);
+            found.insert(
+                key,
+                (
+                    row.try_get_by_index::<i64>(2)?,
+                    row.try_get_by_index::<String>(3)?,
+                ),
+            );
         }
     }
     Ok(found)
 }
 
+/// Inserts new records and adds their internal keys to `known`.
 async fn insert_records(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    records: &[(String, String, String)],
+    records: &[(RecordKey, String)],
     created_seq: i64,
+    known: &mut HashMap<RecordKey, (i64, String)>,
 ) -> Result<(), StorageError> {
     for chunk in records.chunks(CHUNK_ROWS) {
         let mut q = Sql::new(backend)
             .push("INSERT INTO records (record_id, collection, scope, created_seq) VALUES ");
-        for (i, (record_id, collection, scope)) in chunk.iter().enumerate() {
+        for (i, ((record_id, collection), scope)) in chunk.iter().enumerate() {
             if i > 0 {
                 q.push_mut(", ");
             }
@@ -396,7 +412,20 @@ async fn insert_records(
                 created_seq.into(),
             ]);
         }
-        sql::execute(tx, q).await?;
+        q.push_mut(" RETURNING record_id, collection, rkey, scope");
+        for row in sql::query_all(tx, q).await? {
+            let key = (
+                row.try_get_by_index::<String>(0)?,
+                row.try_get_by_index::<String>(1)?,
+            );
+            known.insert(
+                key,
+                (
+                    row.try_get_by_index::<i64>(2)?,
+                    row.try_get_by_index::<String>(3)?,
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -405,22 +434,29 @@ async fn insert_records(
 async fn upsert_fields(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    writes: &BTreeMap<(String, String, String), FieldWrite>,
+    writes: &BTreeMap<(RecordKey, String), FieldWrite>,
+    known: &HashMap<RecordKey, (i64, String)>,
     next_seq: &mut i64,
 ) -> Result<usize, StorageError> {
-    let entries: Vec<_> = writes.iter().collect();
-    for chunk in entries.chunks(CHUNK_ROWS) {
-        let mut q = Sql::new(backend).push(
-            "INSERT INTO fields (collection, record_id, field, scope, value, hlc, seq) VALUES ",
-        );
-        for (i, ((collection, record_id, field), write)) in chunk.iter().enumerate() {
+    let mut rows = Vec::with_capacity(writes.len());
+    for ((record, field), write) in writes {
+        let (rkey, _) = known
+            .get(record)
+            .ok_or_else(|| StorageError::Corrupt(format!("record {record:?} has no key")))?;
+        rows.push((*rkey, field.as_str(), write));
+    }
+    // In key order, so new records' rows append to the index in one sweep.
+    rows.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    for chunk in rows.chunks(CHUNK_ROWS) {
+        let mut q = Sql::new(backend)
+            .push("INSERT INTO fields (rkey, field, scope, value, hlc, seq) VALUES ");
+        for (i, (rkey, field, write)) in chunk.iter().enumerate() {
             if i > 0 {
                 q.push_mut(", ");
             }
             q.bind_list([
-                sea_orm::Value::from(collection.as_str()),
-                record_id.as_str().into(),
-                field.as_str().into(),
+                sea_orm::Value::from(*rkey),
+                (*field).into(),
                 write.scope.as_str().into(),
                 sync_protocol::canonical_json(&write.value).into(),
                 write.hlc.to_string().into(),
@@ -431,14 +467,14 @@ async fn upsert_fields(
         // The merge rule of `sync_protocol::merge::wins`, in SQL: a greater HLC wins, and equal
         // HLCs are broken by the canonical JSON text.
         q.push_mut(
-            " ON CONFLICT (collection, record_id, field) DO UPDATE SET \
+            " ON CONFLICT (rkey, field) DO UPDATE SET \
              value = excluded.value, hlc = excluded.hlc, seq = excluded.seq \
              WHERE excluded.hlc > fields.hlc \
              OR (excluded.hlc = fields.hlc AND excluded.value > fields.value)",
         );
         sql::execute(tx, q).await?;
     }
-    Ok(entries.len())
+    Ok(rows.len())
 }
 
 async fn insert_op_log(

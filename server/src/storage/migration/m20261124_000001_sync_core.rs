@@ -1,4 +1,9 @@
 //! The sync core: devices and their scopes, merged records and fields, the op log, quarantine.
+//!
+//! Records get an internal key in arrival order (`rkey`) and field rows are keyed by it, so the
+//! rows of new records append to the end of the index instead of landing at random places as
+//! device-made UUIDs would: that keeps pushes as fast on a database of millions of records as on
+//! an empty one.
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -26,6 +31,8 @@ impl MigrationTrait for Migration {
     }
 }
 
+// `fields.rkey` names a `records` row; the push path writes both in one transaction, and a foreign
+// key would add an index probe to each of the thousands of field rows a push writes.
 // HLCs and JSON texts are compared as bytes (clock order and the merge's tie-break), hence the
 // "C" collation on PostgreSQL; SQLite compares TEXT bytewise by default.
 const POSTGRES: &str = r#"
@@ -52,21 +59,21 @@ CREATE TABLE device_scopes (
     PRIMARY KEY (device_id, scope)
 );
 CREATE TABLE records (
+    rkey BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     record_id TEXT NOT NULL,
     collection TEXT NOT NULL,
     scope TEXT NOT NULL,
     created_seq BIGINT NOT NULL,
-    PRIMARY KEY (record_id, collection)
+    UNIQUE (record_id, collection)
 );
 CREATE TABLE fields (
-    collection TEXT NOT NULL,
-    record_id TEXT NOT NULL,
+    rkey BIGINT NOT NULL,
     field TEXT NOT NULL,
     scope TEXT NOT NULL,
     value TEXT COLLATE "C" NOT NULL,
     hlc TEXT COLLATE "C" NOT NULL,
     seq BIGINT NOT NULL,
-    PRIMARY KEY (collection, record_id, field)
+    PRIMARY KEY (rkey, field)
 );
 CREATE UNIQUE INDEX fields_scope_seq ON fields (scope, seq);
 CREATE TABLE op_log (
@@ -111,22 +118,22 @@ CREATE TABLE device_scopes (
     PRIMARY KEY (device_id, scope)
 ) WITHOUT ROWID;
 CREATE TABLE records (
+    rkey INTEGER PRIMARY KEY,
     record_id TEXT NOT NULL,
     collection TEXT NOT NULL,
     scope TEXT NOT NULL,
     created_seq INTEGER NOT NULL,
-    PRIMARY KEY (record_id, collection)
-) WITHOUT ROWID;
+    UNIQUE (record_id, collection)
+);
 CREATE TABLE fields (
-    collection TEXT NOT NULL,
-    record_id TEXT NOT NULL,
+    rkey INTEGER NOT NULL,
     field TEXT NOT NULL,
     scope TEXT NOT NULL,
     value TEXT NOT NULL,
     hlc TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    PRIMARY KEY (collection, record_id, field)
-);
+    PRIMARY KEY (rkey, field)
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX fields_scope_seq ON fields (scope, seq);
 CREATE TABLE op_log (
     op_id TEXT PRIMARY KEY,
