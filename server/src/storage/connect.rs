@@ -86,7 +86,11 @@ async fn open_sqlite(options: SqliteConnectOptions) -> Result<DatabaseConnection
         // 8 MiB of page cache per connection: the hot pages of an append-mostly schema fit, and
         // the pool's whole cache stays well inside the server's memory budget.
         .pragma("cache_size", "-8192")
-        .pragma("temp_store", "memory");
+        .pragma("temp_store", "memory")
+        // Checkpoint every 32 MiB of WAL rather than SQLite's 4 MiB: a push writes a few MiB, and
+        // pages written again before a checkpoint are copied to the database file only once.
+        .pragma("wal_autocheckpoint", "8192")
+        .pragma("journal_size_limit", "67108864");
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))

@@ -14,6 +14,9 @@ pub type PullOutcome = PullResponse<Box<RawValue>>;
 
 /// Rows fetched per record asked for: records usually change a few fields at a time.
 const ROWS_PER_RECORD: usize = 10;
+/// Most registers in one page, whatever the limit: bounds the memory a page takes (a few MB of
+/// JSON) on a server that answers many phones at once. A capped page says `more: true`.
+const MAX_ROWS_PER_PAGE: usize = 20_000;
 
 pub async fn pull(
     storage: &Storage,
@@ -38,7 +41,7 @@ pub async fn pull(
             cursor
         }
     };
-    let max_rows = (limit * ROWS_PER_RECORD).min(50_000);
+    let max_rows = (limit * ROWS_PER_RECORD).min(MAX_ROWS_PER_PAGE);
     let page = storage.pull(&device.scopes, after.seq, max_rows).await?;
 
     let mut records: Vec<PulledRecord<Box<RawValue>>> = Vec::new();
