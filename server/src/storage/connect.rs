@@ -83,9 +83,9 @@ async fn open_sqlite(options: SqliteConnectOptions) -> Result<DatabaseConnection
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true)
-        // 8 MiB of page cache per connection: the hot pages of an append-mostly schema fit, and
+        // 4 MiB of page cache per connection: the hot pages of an append-mostly schema fit, and
         // the pool's whole cache stays well inside the server's memory budget.
-        .pragma("cache_size", "-8192")
+        .pragma("cache_size", "-4096")
         .pragma("temp_store", "memory")
         // Checkpoint every 32 MiB of WAL rather than SQLite's 4 MiB: a push writes a few MiB, and
         // pages written again before a checkpoint are copied to the database file only once.

@@ -14,9 +14,9 @@ pub type PullOutcome = PullResponse<Box<RawValue>>;
 
 /// Rows fetched per record asked for: records usually change a few fields at a time.
 const ROWS_PER_RECORD: usize = 10;
-/// Most registers in one page, whatever the limit: bounds the memory a page takes (a few MB of
+/// Most registers in one page, whatever the limit: bounds the memory a page takes (about a MB of
 /// JSON) on a server that answers many phones at once. A capped page says `more: true`.
-const MAX_ROWS_PER_PAGE: usize = 20_000;
+const MAX_ROWS_PER_PAGE: usize = 10_000;
 
 pub async fn pull(
     storage: &Storage,
