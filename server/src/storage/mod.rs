@@ -54,6 +54,21 @@ pub(crate) struct WriteTx<'a> {
 impl Storage {
     /// Connects, runs pending migrations, and reads the database's identity.
     pub async fn open(location: &Location) -> Result<Self, StorageError> {
+        // Two processes creating one SQLite file at the same instant can meet SQLITE_BUSY while
+        // switching it to WAL, where SQLite does not wait on its busy handler; the loser retries.
+        let mut attempt = 0;
+        loop {
+            match Self::open_once(location).await {
+                Err(e) if attempt < 10 && e.to_string().contains("database is locked") => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn open_once(location: &Location) -> Result<Self, StorageError> {
         let db = connect::open(location).await?;
         migrate(&db).await?;
         let write_gate =
