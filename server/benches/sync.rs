@@ -14,8 +14,8 @@
 //! 2. pull throughput: a fresh device pulls everything from no cursor with limit=5000, plain and
 //!    gzip; it must receive every record and field pushed. On PostgreSQL a `VACUUM (ANALYZE)` runs
 //!    first (see there why).
-//! 3. a plain batched INSERT into a scratch table shaped like `fields` (1000-row statements, five
-//!    per transaction, values bound), from this process through `Storage::open` (same connection
+//! 3. a plain batched INSERT into a scratch table of the register data a push writes
+//!    (1000-row statements, five per transaction, values bound), from this process through `Storage::open` (same connection
 //!    settings as the server), on the same database, while the server is idle. As many rows as
 //!    one push round's field changes.
 //! 4. with `JMET_BENCH_MILLION=1`: the database is loaded through the push path by four devices
@@ -1400,8 +1400,9 @@ async fn load_to_million(ctx: &mut Ctx, storage: &Storage, devices: &mut [Device
     println!("      {}; {}", ctx.probe.describe(&a, &b), ctx.rss_note());
 }
 
-/// Multi-row INSERTs into a scratch table shaped like `fields`, values bound as parameters;
-/// answers rows per second.
+/// Multi-row INSERTs into a scratch table of the register data a push writes (collection, record
+/// id, field, scope, value, HLC, sequence number; keyed by record and field), values bound as
+/// parameters; answers rows per second.
 async fn plain_insert(ctx: &Ctx, storage: &Storage, maker: &mut OpMaker, rows: usize) -> f64 {
     let db = storage.connection();
     let backend = db.get_database_backend();
