@@ -15,8 +15,9 @@
 //!    gzip; it must receive every record and field pushed. On PostgreSQL a `VACUUM (ANALYZE)` runs
 //!    first (see there why).
 //! 3. a plain batched INSERT into a scratch table of the register data a push writes
-//!    (1000-row statements, five per transaction, values bound), from this process through `Storage::open` (same connection
-//!    settings as the server), on the same database, while the server is idle. As many rows as
+//!    (1000-row statements, five per transaction, values bound), from this process through
+//!    `Storage::open` (same connection settings as the server), on the same database, while the
+//!    server is idle. As many rows as
 //!    one push round's field changes.
 //! 4. with `JMET_BENCH_MILLION=1`: the database is loaded through the push path by four devices
 //!    until it holds 1,000,000 records, then the one-client push is measured again.
