@@ -82,6 +82,13 @@ const GOAL_RATIO: f64 = 3.0;
 const GOAL_DELTA_1M: f64 = 20.0;
 const GOAL_RSS_MB: f64 = 100.0;
 
+/// `JMET_BENCH_IDS=v4`: random op and record ids, as a client that ignores the protocol's advice
+/// to use time-ordered UUIDv7 (the default here, as in the `sync-protocol` replica) would send.
+fn random_ids() -> bool {
+    static RANDOM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *RANDOM.get_or_init(|| std::env::var("JMET_BENCH_IDS").is_ok_and(|v| v == "v4"))
+}
+
 fn main() {
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -710,10 +717,15 @@ impl OpMaker {
 
     /// A new record of 10 fields, stamped by the device's clock.
     fn new_record(&mut self, clock: &mut Clock) -> Op {
+        let (op_id, record_id) = if random_ids() {
+            (OpId(uuid::Uuid::new_v4()), RecordId(uuid::Uuid::new_v4()))
+        } else {
+            (OpId::generate(), RecordId::generate())
+        };
         Op {
-            op_id: OpId::new_random(),
+            op_id,
             collection: self.collection.clone(),
-            record_id: RecordId::new_random(),
+            record_id,
             scope: self.scope.clone(),
             hlc: clock.tick(jmet::sync::now_ms()),
             change: Change::Set(self.fields()),
@@ -1582,6 +1594,14 @@ fn print_machine_facts(million: bool) {
          pushes = {} field changes per measurement; pull limit {PULL_LIMIT}; 1M step {}",
         fmt_int((TIMED_BATCHES * FIELDS_PER_BATCH) as f64),
         if million { "ON" } else { "off" }
+    );
+    println!(
+        "  ids: {}",
+        if random_ids() {
+            "random UUIDv4 op and record ids (JMET_BENCH_IDS=v4)"
+        } else {
+            "time-ordered UUIDv7 op and record ids, as the sync-protocol replica makes them              (JMET_BENCH_IDS=v4 for random ones)"
+        }
     );
 }
 

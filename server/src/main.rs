@@ -61,6 +61,9 @@ struct ServeArgs {
     /// How many seconds ahead of the server's clock an op's HLC may be.
     #[arg(long, default_value_t = Settings::default().max_clock_skew_ms / 1000)]
     max_clock_skew_secs: u64,
+    /// Pushes processed at once; more wait their turn (bounds memory).
+    #[arg(long, default_value_t = Settings::default().push_concurrency)]
+    push_concurrency: usize,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +166,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = Settings {
         body_limit: args.body_limit,
         max_clock_skew_ms: args.max_clock_skew_secs.saturating_mul(1000),
+        push_concurrency: args.push_concurrency,
         ..Settings::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

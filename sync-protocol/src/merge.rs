@@ -242,7 +242,7 @@ mod tests {
 
     fn op(ms: u64, node: u8, change: Change) -> Op {
         Op {
-            op_id: OpId::new_random(),
+            op_id: OpId::generate(),
             collection: Collection::parse("visits").unwrap(),
             record_id: RecordId(Uuid::from_bytes([7; 16])),
             scope: Scope::parse("m1").unwrap(),

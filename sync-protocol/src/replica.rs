@@ -208,7 +208,7 @@ impl Replica {
             }
             .into());
         }
-        let op_id = OpId::new_random();
+        let op_id = OpId::generate();
         let hlc = self.clock.tick(wall_ms);
         self.pending.push(Op {
             op_id,
@@ -436,7 +436,7 @@ impl Replica {
                 }
             }
             let op = |hlc: Hlc, change: Change| Op {
-                op_id: OpId::new_random(),
+                op_id: OpId::generate(),
                 collection: collection.clone(),
                 record_id: *record_id,
                 scope: state.scope.clone(),

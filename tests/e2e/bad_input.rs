@@ -38,7 +38,7 @@ async fn seed(server: &TestServer) -> TestDevice {
     let mut ops = OpMaker::for_device(&phone);
     let batch = PushRequest {
         ops: (0..5)
-            .map(|i| ops.set("visits", RecordId::new_random(), "m1", json!({"i": i})))
+            .map(|i| ops.set("visits", RecordId::generate(), "m1", json!({"i": i})))
             .collect(),
     };
     phone.push(&batch).await;
@@ -229,7 +229,7 @@ async fn bad_ops_are_rejected_one_by_one_and_quarantined(backend: Backend) {
     let phone = seed(&server).await;
     let other = server.device(&["m2"]).await;
     let mut other_ops = OpMaker::for_device(&other);
-    let foreign_record = RecordId::new_random();
+    let foreign_record = RecordId::generate();
     other
         .push(&PushRequest {
             ops: vec![other_ops.set("visits", foreign_record, "m2", json!({"owner": "m2"}))],
@@ -239,9 +239,9 @@ async fn bad_ops_are_rejected_one_by_one_and_quarantined(backend: Backend) {
     let before = snapshot(&server, &phone).await;
     let before_other = snapshot(&server, &other).await;
     let mut ops = OpMaker::for_device(&phone);
-    let good = ops.set("visits", RecordId::new_random(), "m1", json!({"ok": true}));
+    let good = ops.set("visits", RecordId::generate(), "m1", json!({"ok": true}));
     let template =
-        serde_json::to_value(ops.set("visits", RecordId::new_random(), "m1", json!({"x": 1})))
+        serde_json::to_value(ops.set("visits", RecordId::generate(), "m1", json!({"x": 1})))
             .unwrap();
     let with = |patch: Value| {
         let mut op = template.clone();

@@ -38,7 +38,7 @@ async fn concurrent_pushers_never_make_a_puller_skip_a_change(backend: Backend) 
                         .map(|i| {
                             ops.set(
                                 "visits",
-                                RecordId::new_random(),
+                                RecordId::generate(),
                                 scope,
                                 json!({"i": i, "p": p}),
                             )
@@ -106,7 +106,7 @@ async fn fifty_devices_push_at_once(backend: Backend) {
             for _ in 0..4 {
                 let batch = PushRequest {
                     ops: (0..50)
-                        .map(|i| ops.set("visits", RecordId::new_random(), "m1", json!({"i": i})))
+                        .map(|i| ops.set("visits", RecordId::generate(), "m1", json!({"i": i})))
                         .collect(),
                 };
                 // `push` asserts a 200: a "database is locked" would surface as a 500 here.

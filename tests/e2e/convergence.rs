@@ -200,7 +200,7 @@ impl Phone {
 
 async fn case(server: &TestServer, schedules: Vec<Vec<Action>>) {
     // Records of a new scope are new records: a record's scope is fixed for life.
-    let records: Vec<RecordId> = (0..RECORDS).map(|_| RecordId::new_random()).collect();
+    let records: Vec<RecordId> = (0..RECORDS).map(|_| RecordId::generate()).collect();
     let scope_name = format!("c{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let scope = Scope::parse(scope_name.as_str()).unwrap();
     let mut phones = Vec::new();

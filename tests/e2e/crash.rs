@@ -12,7 +12,10 @@ use tokio::process::{Child, Command};
 use crate::harness::{Backend, OpMaker, TestDb, TestDevice, client};
 use crate::on_both;
 
-on_both!(kill_9_during_pushes_loses_no_acknowledged_op);
+on_both!(
+    kill_9_during_pushes_loses_no_acknowledged_op,
+    sigterm_stops_the_server_cleanly
+);
 
 fn jmet() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_jmet"));
@@ -78,7 +81,7 @@ async fn kill_9_during_pushes_loses_no_acknowledged_op(backend: Backend) {
         token,
     };
     let mut ops = OpMaker::for_device(&phone);
-    let records: Vec<RecordId> = (0..40).map(|_| RecordId::new_random()).collect();
+    let records: Vec<RecordId> = (0..40).map(|_| RecordId::generate()).collect();
     let mut batches = Vec::new();
     for b in 0..60 {
         // Overlapping records, so a batch applied twice or half would show in the merged values.
@@ -209,4 +212,24 @@ async fn op_count(observer: &jmet::Storage) -> i64 {
         .count(SyncTable::OpLog)
         .await
         .expect("count op log")
+}
+
+async fn sigterm_stops_the_server_cleanly(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let port = free_port();
+    let mut server = start(&db, port).await;
+    let pid = server.id().expect("pid").to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill -TERM");
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
+        .await
+        .expect("the server stops within 20 s of SIGTERM")
+        .expect("reap");
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    // What a clean stop leaves behind opens again.
+    start(&db, port).await.start_kill().ok();
 }

@@ -421,7 +421,7 @@ impl OpMaker {
         change: sync_protocol::Change,
     ) -> sync_protocol::Op {
         sync_protocol::Op {
-            op_id: sync_protocol::OpId::new_random(),
+            op_id: sync_protocol::OpId::generate(),
             collection: sync_protocol::Collection::parse(collection).unwrap(),
             record_id,
             scope: Scope::parse(scope).unwrap(),

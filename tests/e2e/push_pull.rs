@@ -22,8 +22,8 @@ async fn push_then_pull_round_trips_fields_and_tombstones(backend: Backend) {
     let server = TestServer::start(backend).await;
     let phone = server.device(&["m1"]).await;
     let mut ops = OpMaker::for_device(&phone);
-    let visit = RecordId::new_random();
-    let gone = RecordId::new_random();
+    let visit = RecordId::generate();
+    let gone = RecordId::generate();
     let batch = PushRequest {
         ops: vec![
             ops.set("visits", visit, "m1", json!({"facility": "well-3", "gps": {"lat": 41.43, "lon": 75.99, "acc": 6.5}, "ok": true})),
@@ -58,7 +58,7 @@ async fn retried_batch_is_acknowledged_as_duplicate_and_not_applied_twice(backen
     let server = TestServer::start(backend).await;
     let phone = server.device(&["m1"]).await;
     let mut ops = OpMaker::for_device(&phone);
-    let record = RecordId::new_random();
+    let record = RecordId::generate();
     let first = ops.set("visits", record, "m1", json!({"n": 1}));
     let second = ops.set("visits", record, "m1", json!({"n": 2}));
     let batch = PushRequest {
@@ -121,7 +121,7 @@ async fn later_edit_wins_and_deletes_are_not_revived_by_older_edits(backend: Bac
     let b = server.device(&["m1"]).await;
     let mut ops_a = OpMaker::for_device(&a);
     let mut ops_b = OpMaker::for_device(&b);
-    let record = RecordId::new_random();
+    let record = RecordId::generate();
     // Both edit offline; b's edit is later. a's older edit arrives last and must lose.
     let older = ops_a.set("visits", record, "m1", json!({"note": "from a"}));
     std::thread::sleep(std::time::Duration::from_millis(3));
@@ -172,7 +172,7 @@ async fn pull_pages_are_bounded_and_resume_from_the_cursor(backend: Backend) {
             .map(|i| {
                 ops.set(
                     "visits",
-                    RecordId::new_random(),
+                    RecordId::generate(),
                     "m1",
                     json!({"i": i, "j": i * 2}),
                 )
@@ -228,11 +228,11 @@ async fn a_device_sees_only_its_scopes(backend: Backend) {
     let mut ops1 = OpMaker::for_device(&m1);
     let mut ops2 = OpMaker::for_device(&m2);
     m1.push(&PushRequest {
-        ops: vec![ops1.set("visits", RecordId::new_random(), "m1", json!({"x": 1}))],
+        ops: vec![ops1.set("visits", RecordId::generate(), "m1", json!({"x": 1}))],
     })
     .await;
     m2.push(&PushRequest {
-        ops: vec![ops2.set("visits", RecordId::new_random(), "m2", json!({"x": 2}))],
+        ops: vec![ops2.set("visits", RecordId::generate(), "m2", json!({"x": 2}))],
     })
     .await;
     let scopes = |page: &sync_protocol::PullResponse| -> Vec<String> {
@@ -259,7 +259,7 @@ async fn gzip_bodies_both_ways(backend: Backend) {
             .map(|i| {
                 ops.set(
                     "visits",
-                    RecordId::new_random(),
+                    RecordId::generate(),
                     "m1",
                     json!({"comment": "вода бар, суу таза", "i": i}),
                 )

@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
+use tower::limit::ConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
@@ -29,6 +30,9 @@ pub struct Settings {
     /// How far ahead of the server's clock an op's HLC may be.
     pub max_clock_skew_ms: u64,
     pub request_timeout: Duration,
+    /// Pushes processed at once; more wait their turn before their body is read. Writes are
+    /// serialised by the database anyway, and each push in memory costs a few times its body.
+    pub push_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -37,6 +41,7 @@ impl Default for Settings {
             body_limit: 16 * 1024 * 1024,
             max_clock_skew_ms: 5 * 60 * 1000,
             request_timeout: Duration::from_secs(120),
+            push_concurrency: 2,
         }
     }
 }
@@ -52,6 +57,7 @@ pub type AppState = Arc<AppInner>;
 /// The whole HTTP application over a storage handle; tests serve it on any listener.
 pub fn build_app(storage: Storage, settings: Settings) -> Router {
     let timeout = settings.request_timeout;
+    let push_limit = ConcurrencyLimitLayer::new(settings.push_concurrency.max(1));
     let state: AppState = Arc::new(AppInner {
         storage,
         settings,
@@ -59,7 +65,7 @@ pub fn build_app(storage: Storage, settings: Settings) -> Router {
     });
     Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/api/v1/sync/push", post(sync::push))
+        .route("/api/v1/sync/push", post(sync::push).layer(push_limit))
         .route("/api/v1/sync/pull", get(sync::pull))
         .fallback(errors_as_json::not_found)
         .with_state(state)

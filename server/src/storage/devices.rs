@@ -49,7 +49,7 @@ impl Storage {
         label: Option<&str>,
         now_ms: i64,
     ) -> Result<NewDevice, StorageError> {
-        let device_id = DeviceId::new_random();
+        let device_id = DeviceId::generate();
         let token = new_token()?;
         let write = self.write().await?;
         let q = Sql::new(self.backend())
