@@ -1600,7 +1600,8 @@ fn print_machine_facts(million: bool) {
         if random_ids() {
             "random UUIDv4 op and record ids (JMET_BENCH_IDS=v4)"
         } else {
-            "time-ordered UUIDv7 op and record ids, as the sync-protocol replica makes them              (JMET_BENCH_IDS=v4 for random ones)"
+            "time-ordered UUIDv7 op and record ids, as the sync-protocol replica makes them \
+             (JMET_BENCH_IDS=v4 for random ones)"
         }
     );
 }

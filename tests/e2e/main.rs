@@ -9,3 +9,4 @@ mod concurrency;
 mod convergence;
 mod crash;
 mod push_pull;
+mod reset;
