@@ -137,23 +137,6 @@ fn postgres_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// `base` with its database name replaced by `name`.
-fn database_url(base: &str, name: &str) -> String {
-    let (main, query) = match base.split_once('?') {
-        Some((main, query)) => (main, Some(query)),
-        None => (base, None),
-    };
-    let scheme_end = main.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_part = match main[scheme_end..].find('/') {
-        Some(i) => &main[..scheme_end + i],
-        None => main,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
-    }
-}
-
 /// A fresh database for one backend's run; removed when dropped.
 struct BenchDb {
     location: Location,
@@ -194,7 +177,7 @@ impl BenchDb {
                     .map_err(|e| format!("cannot create database {name} on {base}: {e}"))?;
                 let _ = admin.close().await;
                 Ok(BenchDb {
-                    location: Location::Postgres(database_url(&base, &name)),
+                    location: Location::postgres_database(&base, &name),
                     _dir: None,
                     pg_name: Some(name),
                 })

@@ -112,7 +112,7 @@ impl TestDb {
                     .expect("create database");
                 let _ = admin.close().await;
                 TestDb {
-                    location: Location::Postgres(database_url(&postgres_base_url(), &name)),
+                    location: Location::postgres_database(&postgres_base_url(), &name),
                     _dir: None,
                     pg_name: Some(name),
                 }
@@ -165,23 +165,6 @@ impl Drop for TestDb {
             })
             .join();
         }
-    }
-}
-
-/// `base` with its database name replaced by `name`.
-pub fn database_url(base: &str, name: &str) -> String {
-    let (main, query) = match base.split_once('?') {
-        Some((main, query)) => (main, Some(query)),
-        None => (base, None),
-    };
-    let scheme_end = main.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_part = match main[scheme_end..].find('/') {
-        Some(i) => &main[..scheme_end + i],
-        None => main,
-    };
-    match query {
-        Some(q) => format!("{host_part}/{name}?{q}"),
-        None => format!("{host_part}/{name}"),
     }
 }
 

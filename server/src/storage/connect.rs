@@ -41,6 +41,24 @@ impl Location {
     pub fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres(_))
     }
+
+    /// Another database on the same PostgreSQL server as `base_url` (for tools and tests that
+    /// create scratch databases).
+    pub fn postgres_database(base_url: &str, name: &str) -> Self {
+        let (main, query) = match base_url.split_once('?') {
+            Some((main, query)) => (main, Some(query)),
+            None => (base_url, None),
+        };
+        let scheme_end = main.find("://").map(|i| i + 3).unwrap_or(0);
+        let host_part = match main[scheme_end..].find('/') {
+            Some(i) => &main[..scheme_end + i],
+            None => main,
+        };
+        Self::Postgres(match query {
+            Some(q) => format!("{host_part}/{name}?{q}"),
+            None => format!("{host_part}/{name}"),
+        })
+    }
 }
 
 pub(super) async fn open(location: &Location) -> Result<DatabaseConnection, StorageError> {
@@ -97,4 +115,26 @@ async fn open_sqlite(options: SqliteConnectOptions) -> Result<DatabaseConnection
         .connect_with(options)
         .await?;
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Location;
+
+    #[test]
+    fn another_database_on_the_same_server() {
+        let url = |base: &str| match Location::postgres_database(base, "t1") {
+            Location::Postgres(url) => url,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            url("postgres://u@h:5432/postgres"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(url("postgres://u@h:5432"), "postgres://u@h:5432/t1");
+        assert_eq!(
+            url("postgresql://u:p@h/db?sslmode=disable"),
+            "postgresql://u:p@h/t1?sslmode=disable"
+        );
+    }
 }
