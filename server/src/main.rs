@@ -28,6 +28,16 @@ enum Command {
     Device(DeviceCommand),
     /// Apply pending database migrations and exit.
     Migrate(StorageArgs),
+    /// The audit chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole chain, the ops it commits to and the stored records; names the first
+    /// broken entry and exits with status 1 if anything was altered or deleted.
+    Verify(StorageArgs),
 }
 
 #[derive(Args)]
@@ -124,6 +134,28 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             eprintln!("migrations applied");
             Ok(())
+        }
+        Command::Audit(AuditCommand::Verify(storage)) => {
+            let storage = storage.open().await?;
+            match storage.verify_audit().await.map_err(|e| e.to_string())? {
+                jmet::storage::AuditReport::Intact {
+                    entries,
+                    ops,
+                    records,
+                } => {
+                    let report = serde_json::json!({
+                        "status": "intact", "entries": entries, "ops": ops, "records": records,
+                    });
+                    println!("{report}");
+                    Ok(())
+                }
+                jmet::storage::AuditReport::Broken { at, problem } => {
+                    let report =
+                        serde_json::json!({"status": "broken", "at": at, "problem": problem});
+                    println!("{report}");
+                    Err(format!("audit chain broken: {at} {problem}"))
+                }
+            }
         }
         Command::Device(DeviceCommand::Create {
             storage,

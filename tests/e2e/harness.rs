@@ -242,6 +242,11 @@ impl TestServer {
         }
     }
 
+    /// `--data-dir` / `--database-url` naming this server's database, for the `jmet` CLI.
+    pub fn cli_args(&self) -> Vec<String> {
+        self._db.cli_args()
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

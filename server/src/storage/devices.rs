@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 use sync_protocol::{DeviceId, Scope};
 
 use super::sql::{self, Sql};
-use super::{Storage, StorageError};
+use super::{Storage, StorageError, audit};
 
 /// Prefix of every device token, so a leaked token is recognisable in logs and scanners.
 const TOKEN_PREFIX: &str = "jmet_";
@@ -75,6 +75,19 @@ impl Storage {
                 .push(")");
             sql::execute(&write.tx, q).await?;
         }
+        let mut scope_names: Vec<&str> = scopes.iter().map(Scope::as_str).collect();
+        scope_names.sort_unstable();
+        scope_names.dedup();
+        let detail =
+            serde_json::json!({"device_id": device_id, "scopes": scope_names, "label": label});
+        audit::lock_chain(&write.tx, self.backend()).await?;
+        let entry = audit::NewEntry {
+            at_ms: now_ms,
+            actor: "cli",
+            action: "device.create",
+            detail: detail.to_string(),
+        };
+        audit::append(&write.tx, self.backend(), entry).await?;
         write.tx.commit().await?;
         Ok(NewDevice { device_id, token })
     }
@@ -126,12 +139,20 @@ impl Storage {
             .bind(device_id.to_string())
             .push(" AND revoked_at_ms IS NULL");
         let changed = sql::execute(&write.tx, q).await?;
-        write.tx.commit().await?;
         if changed == 0 {
             return Err(StorageError::NotFound(format!(
                 "no active device {device_id}"
             )));
         }
+        audit::lock_chain(&write.tx, self.backend()).await?;
+        let entry = audit::NewEntry {
+            at_ms: now_ms,
+            actor: "cli",
+            action: "device.revoke",
+            detail: serde_json::json!({"device_id": device_id}).to_string(),
+        };
+        audit::append(&write.tx, self.backend(), entry).await?;
+        write.tx.commit().await?;
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The storage layer: every query lives under this module, one file per use-case area.
 
+mod audit;
 mod connect;
 mod devices;
 mod migration;
@@ -15,6 +16,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use audit::AuditReport;
 pub use connect::Location;
 pub use devices::{AuthedDevice, NewDevice};
 pub use sync::{

@@ -20,7 +20,7 @@ use sync_protocol::wire::Versioned;
 use sync_protocol::{Change, DeviceId, Hlc, Op, OpId, RejectCode, Scope};
 
 use super::sql::{self, Sql};
-use super::{Storage, StorageError};
+use super::{Storage, StorageError, audit};
 
 /// Register name of a record's tombstone.
 pub const DELETED_FIELD: &str = "$deleted";
@@ -172,7 +172,27 @@ impl Storage {
         insert_records(tx, backend, &new_records, next_seq, &mut known).await?;
         let written = upsert_fields(tx, backend, &writes, &known, &mut next_seq).await?;
         debug_assert!(written <= registers);
-        insert_op_log(tx, backend, device, received_at_ms, &applied).await?;
+        if !applied.is_empty() {
+            if registers == 0 {
+                audit::lock_chain(tx, backend).await?;
+            }
+            let ids: Vec<String> = applied.iter().map(|c| c.op.op_id.to_string()).collect();
+            let jsons = applied.iter().map(|c| c.json.as_str());
+            let digest = audit::ops_digest(ids.iter().map(String::as_str).zip(jsons));
+            let detail = serde_json::json!({
+                "applied": applied.len(),
+                "rejected": refused.len() + late_refusals.len(),
+                "digest": digest,
+            });
+            let entry = audit::NewEntry {
+                at_ms: received_at_ms,
+                actor: &format!("device:{device}"),
+                action: "push",
+                detail: detail.to_string(),
+            };
+            let audit_seq = audit::append(tx, backend, entry).await?;
+            insert_op_log(tx, backend, device, received_at_ms, audit_seq, &applied).await?;
+        }
         let all_refused = refused.iter().chain(late_refusals.iter());
         insert_quarantine(tx, backend, device, received_at_ms, all_refused).await?;
         write.tx.commit().await?;
@@ -482,12 +502,14 @@ async fn insert_op_log(
     backend: DbBackend,
     device: DeviceId,
     received_at_ms: i64,
+    audit_seq: i64,
     applied: &[&CheckedOp],
 ) -> Result<(), StorageError> {
     let device = device.to_string();
-    for chunk in applied.chunks(CHUNK_ROWS) {
-        let mut q = Sql::new(backend)
-            .push("INSERT INTO op_log (op_id, device_id, received_at_ms, op) VALUES ");
+    for (c, chunk) in applied.chunks(CHUNK_ROWS).enumerate() {
+        let mut q = Sql::new(backend).push(
+            "INSERT INTO op_log (op_id, device_id, received_at_ms, op, audit_seq, audit_pos) VALUES ",
+        );
         for (i, checked) in chunk.iter().enumerate() {
             if i > 0 {
                 q.push_mut(", ");
@@ -497,6 +519,8 @@ async fn insert_op_log(
                 device.as_str().into(),
                 received_at_ms.into(),
                 checked.json.as_str().into(),
+                audit_seq.into(),
+                ((c * CHUNK_ROWS + i) as i64).into(),
             ]);
         }
         sql::execute(tx, q).await?;

@@ -3,13 +3,17 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_sync_core;
+mod m20261124_000002_audit_chain;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_sync_core::Migration)]
+        vec![
+            Box::new(m20261124_000001_sync_core::Migration),
+            Box::new(m20261124_000002_audit_chain::Migration),
+        ]
     }
 }
 
