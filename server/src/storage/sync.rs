@@ -103,71 +103,13 @@ impl Storage {
 
         let applied_before = existing_op_ids(tx, backend, ops).await?;
         let mut known = existing_records(tx, backend, ops).await?;
-
-        let mut verdicts: Vec<Verdict> = Vec::with_capacity(ops.len());
-        let mut seen: HashMap<OpId, (&str, usize)> = HashMap::new();
-        let mut new_records: Vec<(RecordKey, String)> = Vec::new();
-        let mut new_scopes: HashMap<RecordKey, String> = HashMap::new();
-        let mut writes: BTreeMap<(RecordKey, String), FieldWrite> = BTreeMap::new();
-        let mut applied: Vec<&CheckedOp> = Vec::new();
-        let mut late_refusals: Vec<Quarantined> = Vec::new();
-
-        for checked in ops {
-            let op = &checked.op;
-            if let Some(&(json, first)) = seen.get(&op.op_id) {
-                let verdict = if json != checked.json {
-                    Verdict::Rejected(
-                        RejectCode::ConflictingOpId,
-                        format!(
-                            "op id {} appears earlier in this push with different content",
-                            op.op_id
-                        ),
-                    )
-                } else if verdicts[first] == Verdict::Applied {
-                    Verdict::Duplicate
-                } else {
-                    verdicts[first].clone()
-                };
-                if let Verdict::Rejected(code, message) = &verdict {
-                    late_refusals.push(quarantine_entry(checked, code, message));
-                }
-                verdicts.push(verdict);
-                continue;
-            }
-            seen.insert(op.op_id, (&checked.json, verdicts.len()));
-            if applied_before.contains(&op.op_id.to_string()) {
-                verdicts.push(Verdict::Duplicate);
-                continue;
-            }
-            let key = (op.record_id.to_string(), op.collection.to_string());
-            let stored_scope = known
-                .get(&key)
-                .map(|(_, scope)| scope)
-                .or_else(|| new_scopes.get(&key));
-            match stored_scope {
-                Some(scope) if scope != op.scope.as_str() => {
-                    let message = format!(
-                        "record {}/{} belongs to scope {scope}; a record's scope never changes",
-                        op.collection, op.record_id
-                    );
-                    late_refusals.push(quarantine_entry(
-                        checked,
-                        &RejectCode::ScopeChanged,
-                        &message,
-                    ));
-                    verdicts.push(Verdict::Rejected(RejectCode::ScopeChanged, message));
-                    continue;
-                }
-                Some(_) => {}
-                None => {
-                    new_scopes.insert(key.clone(), op.scope.to_string());
-                    new_records.push((key.clone(), op.scope.to_string()));
-                }
-            }
-            stage_writes(&mut writes, key, op);
-            applied.push(checked);
-            verdicts.push(Verdict::Applied);
-        }
+        let Plan {
+            verdicts,
+            new_records,
+            writes,
+            applied,
+            late_refusals,
+        } = plan(ops, &applied_before, &known);
 
         insert_records(tx, backend, &new_records, next_seq, &mut known).await?;
         let written = upsert_fields(tx, backend, &writes, &known, &mut next_seq).await?;
@@ -307,6 +249,93 @@ fn quarantine_entry(checked: &CheckedOp, code: &RejectCode, message: &str) -> Qu
         message: message.to_owned(),
         body: checked.json.clone(),
     }
+}
+
+/// What a push does, decided from the ops and what is stored before anything is written.
+struct Plan<'a> {
+    /// One per op, in order.
+    verdicts: Vec<Verdict>,
+    new_records: Vec<(RecordKey, String)>,
+    /// The winning write per register among the applied ops.
+    writes: BTreeMap<(RecordKey, String), FieldWrite>,
+    applied: Vec<&'a CheckedOp>,
+    /// Ops refused for what only the stored state could tell.
+    late_refusals: Vec<Quarantined>,
+}
+
+fn plan<'a>(
+    ops: &'a [CheckedOp],
+    applied_before: &HashSet<String>,
+    known: &HashMap<RecordKey, (i64, String)>,
+) -> Plan<'a> {
+    let mut plan = Plan {
+        verdicts: Vec::with_capacity(ops.len()),
+        new_records: Vec::new(),
+        writes: BTreeMap::new(),
+        applied: Vec::new(),
+        late_refusals: Vec::new(),
+    };
+    let mut seen: HashMap<OpId, (&str, usize)> = HashMap::new();
+    let mut new_scopes: HashMap<RecordKey, String> = HashMap::new();
+    for checked in ops {
+        let op = &checked.op;
+        if let Some(&(json, first)) = seen.get(&op.op_id) {
+            let verdict = if json != checked.json {
+                Verdict::Rejected(
+                    RejectCode::ConflictingOpId,
+                    format!(
+                        "op id {} appears earlier in this push with different content",
+                        op.op_id
+                    ),
+                )
+            } else if plan.verdicts[first] == Verdict::Applied {
+                Verdict::Duplicate
+            } else {
+                plan.verdicts[first].clone()
+            };
+            if let Verdict::Rejected(code, message) = &verdict {
+                plan.late_refusals
+                    .push(quarantine_entry(checked, code, message));
+            }
+            plan.verdicts.push(verdict);
+            continue;
+        }
+        seen.insert(op.op_id, (&checked.json, plan.verdicts.len()));
+        if applied_before.contains(&op.op_id.to_string()) {
+            plan.verdicts.push(Verdict::Duplicate);
+            continue;
+        }
+        let key = (op.record_id.to_string(), op.collection.to_string());
+        let stored_scope = known
+            .get(&key)
+            .map(|(_, scope)| scope)
+            .or_else(|| new_scopes.get(&key));
+        match stored_scope {
+            Some(scope) if scope != op.scope.as_str() => {
+                let message = format!(
+                    "record {}/{} belongs to scope {scope}; a record's scope never changes",
+                    op.collection, op.record_id
+                );
+                plan.late_refusals.push(quarantine_entry(
+                    checked,
+                    &RejectCode::ScopeChanged,
+                    &message,
+                ));
+                plan.verdicts
+                    .push(Verdict::Rejected(RejectCode::ScopeChanged, message));
+                continue;
+            }
+            Some(_) => {}
+            None => {
+                new_scopes.insert(key.clone(), op.scope.to_string());
+                plan.new_records.push((key.clone(), op.scope.to_string()));
+            }
+        }
+        stage_writes(&mut plan.writes, key, op);
+        plan.applied.push(checked);
+        plan.verdicts.push(Verdict::Applied);
+    }
+    plan
 }
 
 /// A record as the client names it: (record id, collection).
