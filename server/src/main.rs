@@ -28,6 +28,9 @@ enum Command {
     Device(DeviceCommand),
     /// Apply pending database migrations and exit.
     Migrate(StorageArgs),
+    /// Give the database a new identity after restoring a backup (with the server stopped):
+    /// every phone then pulls afresh and re-sends what it wrote.
+    RotateEpoch(StorageArgs),
     /// The audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -133,6 +136,15 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::RotateEpoch(storage) => {
+            let storage = storage.open().await?;
+            let epoch = storage
+                .rotate_epoch(jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({ "epoch": epoch }));
             Ok(())
         }
         Command::Audit(AuditCommand::Verify(storage)) => {

@@ -202,7 +202,8 @@ impl TestServer {
         futures_join_all(starts).await
     }
 
-    async fn serve(db: TestDb, settings: Settings) -> TestServer {
+    /// A server on an existing database (for example one handed back by `into_db`).
+    pub async fn serve(db: TestDb, settings: Settings) -> TestServer {
         let storage = Storage::open(&db.location).await.expect("open storage");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -245,6 +246,23 @@ impl TestServer {
     /// `--data-dir` / `--database-url` naming this server's database, for the `jmet` CLI.
     pub fn cli_args(&self) -> Vec<String> {
         self._db.cli_args()
+    }
+
+    /// Stops the server and hands back its database, to run the CLI on it or serve it again.
+    pub async fn into_db(mut self) -> TestDb {
+        self.shutdown_now().await;
+        let location = self._db.location.clone();
+        let _ = self.storage.clone().close().await;
+        std::mem::replace(&mut self._db, TestDb::borrowed(location))
+    }
+
+    async fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
     }
 
     pub async fn stop(mut self) {

@@ -10,7 +10,10 @@ use sync_protocol::{Collection, FieldName, RecordId, Replica, Scope, Store};
 use crate::harness::{Backend, TestDevice, TestServer, now_ms};
 use crate::on_both;
 
-on_both!(a_replaced_database_resets_cursors_and_the_phone_resends_its_data);
+on_both!(
+    a_replaced_database_resets_cursors_and_the_phone_resends_its_data,
+    rotating_the_epoch_after_a_restore_resets_every_cursor,
+);
 
 fn fields(name: &str, value: Value) -> BTreeMap<FieldName, Value> {
     [(FieldName::parse(name).unwrap(), value)].into()
@@ -138,4 +141,60 @@ async fn copy_device(from: &TestServer, to: &jmet::Storage, device: &TestDevice)
                 .unwrap();
         }
     }
+}
+
+async fn rotating_the_epoch_after_a_restore_resets_every_cursor(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let device = server.device(&["m1"]).await;
+    let mut replica = Replica::new(device.device_id);
+    let visits = Collection::parse("visits").unwrap();
+    let scope = Scope::parse("m1").unwrap();
+    let record = RecordId::generate();
+    replica
+        .set(now_ms(), visits, record, scope, fields("n", json!(1)))
+        .unwrap();
+    assert_eq!(sync(&mut replica, &device).await, 0);
+
+    // A plain restart keeps every cursor valid.
+    let db = server.into_db().await;
+    let server = TestServer::serve(db, jmet::Settings::default()).await;
+    let device = TestDevice {
+        url: server.url.clone(),
+        ..device
+    };
+    assert_eq!(sync(&mut replica, &device).await, 0);
+
+    // `jmet rotate-epoch` with the server stopped, as after restoring a backup.
+    let db = server.into_db().await;
+    let rotated = tokio::process::Command::new(env!("CARGO_BIN_EXE_jmet"))
+        .arg("rotate-epoch")
+        .args(db.cli_args())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let server = TestServer::serve(db, jmet::Settings::default()).await;
+    let device = TestDevice {
+        url: server.url.clone(),
+        ..device
+    };
+    assert_eq!(
+        sync(&mut replica, &device).await,
+        1,
+        "the old cursor is refused once"
+    );
+    assert!(
+        replica
+            .record(&"visits".parse().unwrap(), &record)
+            .is_some()
+    );
+    assert!(matches!(
+        server.storage.verify_audit().await.unwrap(),
+        jmet::storage::AuditReport::Intact { .. }
+    ));
+    server.stop().await;
 }

@@ -128,6 +128,30 @@ impl Storage {
         Ok(WriteTx { tx, _gate: gate })
     }
 
+    /// Gives the database a new identity, so every cursor handed out before is answered with
+    /// `cursor_reset` and phones pull afresh and re-send what they wrote. Part of restoring a
+    /// backup: a restored database reuses sequence numbers its phones' cursors may already name.
+    /// Running servers keep the identity they read at start; restart them.
+    pub async fn rotate_epoch(&self, now_ms: i64) -> Result<String, StorageError> {
+        let epoch = hex::encode(uuid::Uuid::new_v4().as_bytes());
+        let write = self.write().await?;
+        let q = sql::Sql::new(self.backend())
+            .push("UPDATE server_meta SET value = ")
+            .bind(epoch.as_str())
+            .push(" WHERE key = 'epoch'");
+        sql::execute(&write.tx, q).await?;
+        audit::lock_chain(&write.tx, self.backend()).await?;
+        let entry = audit::NewEntry {
+            at_ms: now_ms,
+            actor: "cli",
+            action: "epoch.rotate",
+            detail: serde_json::json!({"epoch": epoch}).to_string(),
+        };
+        audit::append(&write.tx, self.backend(), entry).await?;
+        write.tx.commit().await?;
+        Ok(epoch)
+    }
+
     pub async fn close(self) -> Result<(), StorageError> {
         self.db.close().await?;
         Ok(())
