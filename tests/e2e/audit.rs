@@ -76,18 +76,8 @@ async fn the_chain_is_intact_after_use_and_every_tampering_is_named(backend: Bac
         }
     );
     // The command line agrees, with exit status 0.
-    let cli = Command::new(env!("CARGO_BIN_EXE_jmet"))
-        .args(["audit", "verify"])
-        .args(server.cli_args())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        cli.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cli.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let (status, report) = verify_cli(&server).await;
+    assert_eq!(status, Some(0), "{report}");
     assert_eq!(report["status"], "intact");
     server.stop().await;
 
@@ -170,16 +160,22 @@ async fn the_chain_is_intact_after_use_and_every_tampering_is_named(backend: Bac
         let (sql, at) = case(&records);
         exec(&server, &sql).await;
         expect_broken(&server, &at).await;
-        let cli = Command::new(env!("CARGO_BIN_EXE_jmet"))
-            .args(["audit", "verify"])
-            .args(server.cli_args())
-            .output()
-            .await
-            .unwrap();
-        assert_eq!(cli.status.code(), Some(1), "{sql}");
-        let report: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+        let (status, report) = verify_cli(&server).await;
+        assert_eq!(status, Some(1), "{sql}");
         assert_eq!(report["status"], "broken");
         assert!(report["at"].as_str().unwrap().starts_with(&at), "{report}");
         server.stop().await;
     }
+}
+
+/// `jmet audit verify` on the server's database: exit status and the JSON it printed.
+async fn verify_cli(server: &TestServer) -> (Option<i32>, serde_json::Value) {
+    let cli = Command::new(env!("CARGO_BIN_EXE_jmet"))
+        .args(["audit", "verify"])
+        .args(server.cli_args())
+        .output()
+        .await
+        .unwrap();
+    let report = serde_json::from_slice(&cli.stdout).expect("a JSON report on stdout");
+    (cli.status.code(), report)
 }

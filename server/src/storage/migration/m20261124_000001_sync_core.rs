@@ -5,31 +5,13 @@
 //! device-made UUIDs would: that keeps pushes as fast on a database of millions of records as on
 //! an empty one.
 
-use sea_orm::DbBackend;
-use sea_orm_migration::prelude::*;
+use super::SqlMigration;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261124_000001_sync_core"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let script = match manager.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
-        };
-        super::run_script(manager, script).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
-    }
-}
+pub(crate) const MIGRATION: SqlMigration = SqlMigration {
+    name: "m20261124_000001_sync_core",
+    postgres: POSTGRES,
+    sqlite: SQLITE,
+};
 
 // `fields.rkey` names a `records` row; the push path writes both in one transaction, and a foreign
 // key would add an index probe to each of the thousands of field rows a push writes.

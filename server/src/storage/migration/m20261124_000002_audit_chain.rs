@@ -1,31 +1,13 @@
 //! The audit chain: every change (a push's applied ops, a device created or revoked) is an entry
 //! that carries the hash of the entry before it, so altering or deleting history is detectable.
 
-use sea_orm::DbBackend;
-use sea_orm_migration::prelude::*;
+use super::SqlMigration;
 
-pub struct Migration;
-
-impl MigrationName for Migration {
-    fn name(&self) -> &str {
-        "m20261124_000002_audit_chain"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let script = match manager.get_database_backend() {
-            DbBackend::Postgres => POSTGRES,
-            _ => SQLITE,
-        };
-        super::run_script(manager, script).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
-    }
-}
+pub(crate) const MIGRATION: SqlMigration = SqlMigration {
+    name: "m20261124_000002_audit_chain",
+    postgres: POSTGRES,
+    sqlite: SQLITE,
+};
 
 const POSTGRES: &str = r#"
 CREATE TABLE audit_log (

@@ -11,14 +11,42 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(m20261124_000001_sync_core::Migration),
-            Box::new(m20261124_000002_audit_chain::Migration),
+            Box::new(m20261124_000001_sync_core::MIGRATION),
+            Box::new(m20261124_000002_audit_chain::MIGRATION),
         ]
     }
 }
 
+/// A migration written as one SQL script per backend, applied in one transaction.
+pub(crate) struct SqlMigration {
+    pub name: &'static str,
+    pub postgres: &'static str,
+    pub sqlite: &'static str,
+}
+
+impl MigrationName for SqlMigration {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SqlMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let script = match manager.get_database_backend() {
+            sea_orm::DbBackend::Postgres => self.postgres,
+            _ => self.sqlite,
+        };
+        run_script(manager, script).await
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
 /// Runs one SQL script statement by statement (`;` at a line end separates statements).
-pub(crate) async fn run_script(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
+async fn run_script(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
     let conn = manager.get_connection();
     for statement in script.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
         conn.execute_unprepared(statement).await?;
