@@ -5,6 +5,7 @@ pub mod error;
 pub mod serve;
 pub mod storage;
 pub mod sync;
+pub mod territory;
 
 pub use api::{Settings, build_app};
 pub use storage::{Location, Storage};

@@ -34,6 +34,22 @@ enum Command {
     /// The audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Territories: oblasts, rayons, municipalities, villages.
+    #[command(subcommand)]
+    Territory(TerritoryCommand),
+}
+
+#[derive(Subcommand)]
+enum TerritoryCommand {
+    /// Import (insert or update) the territories of a GeoJSON FeatureCollection: all of them, or
+    /// none with an error naming the line or the feature.
+    Import {
+        #[command(flatten)]
+        storage: StorageArgs,
+        file: PathBuf,
+    },
+    /// Print every stored territory as JSON.
+    List(StorageArgs),
 }
 
 #[derive(Subcommand)]
@@ -145,6 +161,28 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "epoch": epoch }));
+            Ok(())
+        }
+        Command::Territory(TerritoryCommand::Import { storage, file }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let territories = jmet::territory::parse_geojson(&text)
+                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            let storage = storage.open().await?;
+            let imported = storage
+                .import_territories(&territories, &text, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            println!("{}", serde_json::json!({ "imported": imported }));
+            Ok(())
+        }
+        Command::Territory(TerritoryCommand::List(storage)) => {
+            let storage = storage.open().await?;
+            let all = storage.territories().await.map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&all).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::Audit(AuditCommand::Verify(storage)) => {

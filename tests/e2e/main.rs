@@ -11,3 +11,4 @@ mod convergence;
 mod crash;
 mod push_pull;
 mod reset;
+mod territories;

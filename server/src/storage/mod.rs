@@ -6,6 +6,7 @@ mod devices;
 mod migration;
 mod sql;
 mod sync;
+mod territories;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use devices::{AuthedDevice, NewDevice};
 pub use sync::{
     CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,
 };
+pub use territories::{StoredTerritory, TerritoryImportError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_sync_core;
 mod m20261124_000002_audit_chain;
+mod m20261124_000003_territories;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_sync_core::MIGRATION),
             Box::new(m20261124_000002_audit_chain::MIGRATION),
+            Box::new(m20261124_000003_territories::MIGRATION),
         ]
     }
 }

@@ -1,0 +1,257 @@
+//! Importing territories from GeoJSON: all of a file or nothing, with errors that name the line
+//! or the feature.
+
+use jmet::territory::parse_geojson;
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use crate::harness::{Backend, TestServer};
+use crate::on_both;
+
+on_both!(a_valid_file_imports_whole_and_a_bad_one_imports_nothing);
+
+fn square(lon: f64, lat: f64, d: f64) -> Value {
+    json!({"type": "Polygon", "coordinates": [[[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]]})
+}
+
+fn feature(code: &str, level: &str, parent: Option<&str>, geometry: Value) -> Value {
+    let mut props =
+        json!({"code": code, "level": level, "name_ky": code, "name_ru": code, "name_en": code});
+    if let Some(p) = parent {
+        props["parent"] = json!(p);
+    }
+    json!({"type": "Feature", "properties": props, "geometry": geometry})
+}
+
+fn collection(features: Vec<Value>) -> String {
+    serde_json::to_string_pretty(&json!({"type": "FeatureCollection", "features": features}))
+        .unwrap()
+}
+
+/// A synthetic slice of Naryn oblast: one rayon, two municipalities, two villages.
+fn naryn() -> Vec<Value> {
+    vec![
+        feature("KG-N", "oblast", None, square(73.5, 40.5, 3.0)),
+        feature("KG-N-AT", "rayon", Some("KG-N"), square(74.5, 41.0, 1.0)),
+        feature(
+            "KG-N-AT-01",
+            "municipality",
+            Some("KG-N-AT"),
+            square(74.6, 41.1, 0.2),
+        ),
+        feature(
+            "KG-N-AT-02",
+            "municipality",
+            Some("KG-N-AT"),
+            square(74.9, 41.1, 0.2),
+        ),
+        feature(
+            "KG-N-AT-01-V1",
+            "village",
+            Some("KG-N-AT-01"),
+            json!({"type": "Point", "coordinates": [74.65, 41.15]}),
+        ),
+        feature(
+            "KG-N-AT-02-V1",
+            "village",
+            Some("KG-N-AT-02"),
+            json!({"type": "Point", "coordinates": [74.95, 41.2]}),
+        ),
+    ]
+}
+
+async fn import(server: &TestServer, text: &str) -> Result<usize, String> {
+    let territories = parse_geojson(text).map_err(|e| e.to_string())?;
+    server
+        .storage
+        .import_territories(&territories, text, 1)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn a_valid_file_imports_whole_and_a_bad_one_imports_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    assert_eq!(import(&server, &collection(naryn())).await, Ok(6));
+    assert_eq!(
+        import(&server, &collection(naryn())).await,
+        Ok(6),
+        "re-importing updates in place"
+    );
+    let stored = server.storage.territories().await.unwrap();
+    assert_eq!(stored.len(), 6);
+    assert_eq!(stored[0].level, "oblast");
+    assert_eq!(stored.last().unwrap().level, "village");
+
+    let new_muni =
+        |geometry: Value| feature("KG-N-AT-03", "municipality", Some("KG-N-AT"), geometry);
+    let mut no_code = feature("X", "rayon", Some("KG-N"), square(74.0, 41.0, 0.1));
+    no_code["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("code");
+    let mut no_name = new_muni(square(75.0, 41.0, 0.1));
+    no_name["properties"]["name_ky"] = json!("  ");
+    let unclosed = json!({"type": "Polygon", "coordinates": [[[74.0, 41.0], [74.1, 41.0], [74.1, 41.1], [74.0, 41.1]]]});
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "{\n  \"type\": \"FeatureCollection\",\n  \"features\": [ oops ]\n}".into(),
+            "line 3",
+        ),
+        (
+            collection(vec![new_muni(square(75.0, 41.0, 0.1)), no_code]),
+            "feature 2",
+        ),
+        (
+            collection(vec![feature(
+                "KG-Q",
+                "province",
+                None,
+                square(70.0, 40.0, 1.0),
+            )]),
+            "feature 1 (code KG-Q)",
+        ),
+        (
+            collection(vec![feature(
+                "KG-N-AT-01-V9",
+                "village",
+                Some("KG-N-AT-01"),
+                square(74.6, 41.1, 0.01),
+            )]),
+            "feature 1 (code KG-N-AT-01-V9)",
+        ),
+        (
+            collection(vec![new_muni(
+                json!({"type": "Point", "coordinates": [74.6, 41.1]}),
+            )]),
+            "feature 1 (code KG-N-AT-03)",
+        ),
+        (
+            collection(vec![new_muni(square(74.6, 95.0, 0.1))]),
+            "feature 1 (code KG-N-AT-03)",
+        ),
+        (
+            collection(vec![new_muni(unclosed)]),
+            "feature 1 (code KG-N-AT-03)",
+        ),
+        (
+            collection(vec![new_muni(square(75.0, 41.0, 0.1)), no_name]),
+            "feature 2 (code KG-N-AT-03)",
+        ),
+        (
+            collection(vec![feature(
+                "KG-Z-01",
+                "municipality",
+                Some("KG-Z"),
+                square(75.0, 41.0, 0.1),
+            )]),
+            "feature 1 (code KG-Z-01)",
+        ),
+        (
+            collection(vec![feature(
+                "KG-N-X-01",
+                "municipality",
+                Some("KG-N"),
+                square(75.0, 41.0, 0.1),
+            )]),
+            "feature 1 (code KG-N-X-01)",
+        ),
+        (
+            collection(vec![feature(
+                "../etc",
+                "oblast",
+                None,
+                square(75.0, 41.0, 0.1),
+            )]),
+            "feature 1 (code ../etc)",
+        ),
+        (
+            collection(vec![feature(
+                "KG-T",
+                "oblast",
+                Some("KG-N"),
+                square(75.0, 41.0, 0.1),
+            )]),
+            "feature 1 (code KG-T)",
+        ),
+        (
+            collection({
+                // Valid features first: none of them may be imported when a later one is bad.
+                let mut all = vec![
+                    new_muni(square(75.0, 41.0, 0.1)),
+                    feature(
+                        "KG-N-AT-03-V1",
+                        "village",
+                        Some("KG-N-AT-03"),
+                        json!({"type": "Point", "coordinates": [75.05, 41.05]}),
+                    ),
+                ];
+                all.push(feature(
+                    "KG-N-AT-03",
+                    "municipality",
+                    Some("KG-N-AT"),
+                    square(75.0, 41.0, 0.1),
+                ));
+                all
+            }),
+            "feature 3 (code KG-N-AT-03)",
+        ),
+    ];
+    for (text, at) in &cases {
+        let error = import(&server, text)
+            .await
+            .expect_err("a bad file is refused");
+        assert!(
+            error.starts_with(at),
+            "expected the error at {at:?}, got {error:?}"
+        );
+        assert_eq!(
+            server.storage.territories().await.unwrap(),
+            stored,
+            "nothing of a bad file is imported"
+        );
+    }
+
+    // The command line: exit status 1 and the place named on stderr; a good file imports.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(&bad, &cases[5].0).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_jmet"))
+        .args(["territory", "import"])
+        .arg(&bad)
+        .args(server.cli_args())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "feature 1 (code KG-N-AT-03): latitude 95 is outside -90..90; nothing was imported"
+        ),
+        "{stderr}"
+    );
+    let good = dir.path().join("good.geojson");
+    std::fs::write(&good, collection(vec![new_muni(square(75.0, 41.0, 0.1))])).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_jmet"))
+        .args(["territory", "import"])
+        .arg(&good)
+        .args(server.cli_args())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({"imported": 1})
+    );
+    assert_eq!(server.storage.territories().await.unwrap().len(), 7);
+    assert!(matches!(
+        server.storage.verify_audit().await.unwrap(),
+        jmet::storage::AuditReport::Intact { .. }
+    ));
+    server.stop().await;
+}
