@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod error;
+pub mod facility;
 pub mod serve;
 pub mod storage;
 pub mod sync;

@@ -37,6 +37,22 @@ enum Command {
     /// Territories: oblasts, rayons, municipalities, villages.
     #[command(subcommand)]
     Territory(TerritoryCommand),
+    /// Facilities and services that JMETs monitor.
+    #[command(subcommand)]
+    Facility(FacilityCommand),
+}
+
+#[derive(Subcommand)]
+enum FacilityCommand {
+    /// Import (insert or update) the facilities of a CSV file: all of them, or none with an error
+    /// naming the line.
+    Import {
+        #[command(flatten)]
+        storage: StorageArgs,
+        file: PathBuf,
+    },
+    /// Print every stored facility as JSON.
+    List(StorageArgs),
 }
 
 #[derive(Subcommand)]
@@ -174,6 +190,28 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
             println!("{}", serde_json::json!({ "imported": imported }));
+            Ok(())
+        }
+        Command::Facility(FacilityCommand::Import { storage, file }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let facilities = jmet::facility::parse_csv(&text)
+                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            let storage = storage.open().await?;
+            let imported = storage
+                .import_facilities(&facilities, &text, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            println!("{}", serde_json::json!({ "imported": imported }));
+            Ok(())
+        }
+        Command::Facility(FacilityCommand::List(storage)) => {
+            let storage = storage.open().await?;
+            let all = storage.facilities().await.map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&all).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::Territory(TerritoryCommand::List(storage)) => {

@@ -8,7 +8,10 @@ use tokio::process::Command;
 use crate::harness::{Backend, TestServer};
 use crate::on_both;
 
-on_both!(a_valid_file_imports_whole_and_a_bad_one_imports_nothing);
+on_both!(
+    a_valid_file_imports_whole_and_a_bad_one_imports_nothing,
+    facilities_import_from_csv_all_or_nothing,
+);
 
 fn square(lon: f64, lat: f64, d: f64) -> Value {
     json!({"type": "Polygon", "coordinates": [[[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]]})
@@ -249,6 +252,101 @@ async fn a_valid_file_imports_whole_and_a_bad_one_imports_nothing(backend: Backe
         json!({"imported": 1})
     );
     assert_eq!(server.storage.territories().await.unwrap().len(), 7);
+    assert!(matches!(
+        server.storage.verify_audit().await.unwrap(),
+        jmet::storage::AuditReport::Intact { .. }
+    ));
+    server.stop().await;
+}
+
+const FACILITIES: &str = "\
+code,municipality,kind,name_ky,name_ru,name_en,lat,lon,delegated
+F-01,KG-N-AT-01,piped_water_system,Суу түтүгү,Водопровод,Piped water system,41.15,74.65,no
+F-02,KG-N-AT-01,health_post,ФАП,ФАП,Health post,41.16,74.66,yes
+F-03,KG-N-AT-02,school,Мектеп,Школа,School,41.2,74.95,1
+";
+
+async fn import_facilities(server: &TestServer, text: &str) -> Result<usize, String> {
+    let facilities = jmet::facility::parse_csv(text).map_err(|e| e.to_string())?;
+    server
+        .storage
+        .import_facilities(&facilities, text, 1)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn facilities_import_from_csv_all_or_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    assert_eq!(import(&server, &collection(naryn())).await, Ok(6));
+    assert_eq!(import_facilities(&server, FACILITIES).await, Ok(3));
+    let stored = server.storage.facilities().await.unwrap();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(
+        (
+            stored[1].kind.as_str(),
+            stored[1].delegated,
+            stored[1].name_ru.as_str()
+        ),
+        ("health_post", true, "ФАП")
+    );
+
+    let header = FACILITIES.lines().next().unwrap();
+    let good = FACILITIES.lines().nth(1).unwrap();
+    let with = |bad: &str| format!("{header}\n{good}\n{bad}\n");
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with("F-09,KG-N-AT-01,swimming_pool,a,b,c,41.1,74.6,no"),
+            "line 3: kind",
+        ),
+        (
+            with("F-09,KG-N-AT-01,school,a,b,c,91,74.6,no"),
+            "line 3: lat 91",
+        ),
+        (
+            with("F-09,KG-N-AT-01,school,a,b,c,north,74.6,no"),
+            "line 3: lat \"north\"",
+        ),
+        (
+            with("F-09,KG-N-AT-01,school,a,b,c,41.1,74.6,maybe"),
+            "line 3: delegated",
+        ),
+        (
+            with("F-09,KG-N-AT-01,school,,b,c,41.1,74.6,no"),
+            "line 3: name_ky",
+        ),
+        (
+            with("F-01,KG-N-AT-01,school,a,b,c,41.1,74.6,no"),
+            "line 3: code F-01 repeats line 2",
+        ),
+        (
+            with("F-09,KG-N-AT-99,school,a,b,c,41.1,74.6,no"),
+            "line 3: municipality KG-N-AT-99 is not stored",
+        ),
+        (
+            with("F-09,KG-N-AT,school,a,b,c,41.1,74.6,no"),
+            "line 3: KG-N-AT is a rayon",
+        ),
+        (
+            with("../x,KG-N-AT-01,school,a,b,c,41.1,74.6,no"),
+            "line 3: code",
+        ),
+        (with("F-09,KG-N-AT-01,school,a,b"), "line 3"),
+        (
+            "code,kind\nF-1,school\n".to_owned(),
+            "line 1: the header has no column \"municipality\"",
+        ),
+    ];
+    for (text, at) in &cases {
+        let error = import_facilities(&server, text)
+            .await
+            .expect_err("a bad file is refused");
+        assert!(error.starts_with(at), "expected {at:?}, got {error:?}");
+        assert_eq!(
+            server.storage.facilities().await.unwrap(),
+            stored,
+            "nothing of a bad file is imported"
+        );
+    }
     assert!(matches!(
         server.storage.verify_audit().await.unwrap(),
         jmet::storage::AuditReport::Intact { .. }

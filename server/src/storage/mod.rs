@@ -3,6 +3,7 @@
 mod audit;
 mod connect;
 mod devices;
+mod facilities;
 mod migration;
 mod sql;
 mod sync;
@@ -20,10 +21,11 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use audit::AuditReport;
 pub use connect::Location;
 pub use devices::{AuthedDevice, NewDevice};
+pub use facilities::StoredFacility;
 pub use sync::{
     CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,
 };
-pub use territories::{StoredTerritory, TerritoryImportError};
+pub use territories::{ImportFailure, StoredTerritory};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -20,14 +20,14 @@ pub struct StoredTerritory {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TerritoryImportError {
+pub enum ImportFailure {
     #[error(transparent)]
     Invalid(#[from] ImportError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
-impl From<sea_orm::DbErr> for TerritoryImportError {
+impl From<sea_orm::DbErr> for ImportFailure {
     fn from(e: sea_orm::DbErr) -> Self {
         Self::Storage(e.into())
     }
@@ -41,7 +41,7 @@ impl Storage {
         territories: &[Territory],
         source: &str,
         now_ms: i64,
-    ) -> Result<usize, TerritoryImportError> {
+    ) -> Result<usize, ImportFailure> {
         let backend = self.backend();
         let write = self.write().await?;
         let q = Sql::new(backend).push("SELECT code, level FROM territories");

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261124_000001_sync_core;
 mod m20261124_000002_audit_chain;
 mod m20261124_000003_territories;
+mod m20261124_000004_facilities;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_sync_core::MIGRATION),
             Box::new(m20261124_000002_audit_chain::MIGRATION),
             Box::new(m20261124_000003_territories::MIGRATION),
+            Box::new(m20261124_000004_facilities::MIGRATION),
         ]
     }
 }

@@ -1,0 +1,132 @@
+//! Facilities: importing a checked file in one transaction, and reading them back.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use super::sql::{self, Sql};
+use super::territories::ImportFailure;
+use super::{Storage, StorageError, audit};
+use crate::facility::Facility;
+use crate::territory::ImportError;
+
+/// A facility as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredFacility {
+    pub code: String,
+    pub municipality: String,
+    pub kind: String,
+    pub name_ky: String,
+    pub name_ru: String,
+    pub name_en: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub delegated: bool,
+}
+
+impl Storage {
+    /// Imports (inserts or updates) every facility of a file, or none: each must name a stored
+    /// municipality. `source` is the file's text, for the audit.
+    pub async fn import_facilities(
+        &self,
+        facilities: &[Facility],
+        source: &str,
+        now_ms: i64,
+    ) -> Result<usize, ImportFailure> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let q = Sql::new(backend).push("SELECT code, level FROM territories");
+        let mut levels: HashMap<String, String> = HashMap::new();
+        for row in sql::query_all(&write.tx, q).await? {
+            levels.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        }
+        for f in facilities {
+            match levels.get(f.municipality.as_str()).map(String::as_str) {
+                Some("municipality") => {}
+                found => {
+                    let problem = match found {
+                        None => format!("municipality {} is not stored", f.municipality),
+                        Some(level) => {
+                            format!("{} is a {level}, not a municipality", f.municipality)
+                        }
+                    };
+                    return Err(ImportError {
+                        at: format!("line {}", f.line),
+                        problem,
+                    }
+                    .into());
+                }
+            }
+        }
+        for f in facilities {
+            let q = Sql::new(backend)
+                .push(
+                    "INSERT INTO facilities (code, municipality_code, kind, name_ky, name_ru, \
+                     name_en, lat, lon, delegated, updated_at_ms) VALUES (",
+                )
+                .bind(f.code.as_str())
+                .push(", ")
+                .bind(f.municipality.as_str())
+                .push(", ")
+                .bind(f.kind)
+                .push(", ")
+                .bind(f.name_ky.as_str())
+                .push(", ")
+                .bind(f.name_ru.as_str())
+                .push(", ")
+                .bind(f.name_en.as_str())
+                .push(", ")
+                .bind(f.lat)
+                .push(", ")
+                .bind(f.lon)
+                .push(", ")
+                .bind(i32::from(f.delegated))
+                .push(", ")
+                .bind(now_ms)
+                .push(
+                    ") ON CONFLICT (code) DO UPDATE SET municipality_code = excluded.municipality_code, \
+                     kind = excluded.kind, name_ky = excluded.name_ky, name_ru = excluded.name_ru, \
+                     name_en = excluded.name_en, lat = excluded.lat, lon = excluded.lon, \
+                     delegated = excluded.delegated, updated_at_ms = excluded.updated_at_ms",
+                );
+            sql::execute(&write.tx, q).await?;
+        }
+        audit::lock_chain(&write.tx, backend).await?;
+        let detail = serde_json::json!({
+            "facilities": facilities.len(),
+            "sha256": hex::encode(Sha256::digest(source.as_bytes())),
+        });
+        let entry = audit::NewEntry {
+            at_ms: now_ms,
+            actor: "cli",
+            action: "facility.import",
+            detail: detail.to_string(),
+        };
+        audit::append(&write.tx, backend, entry).await?;
+        write.tx.commit().await?;
+        Ok(facilities.len())
+    }
+
+    /// Every stored facility, by code.
+    pub async fn facilities(&self) -> Result<Vec<StoredFacility>, StorageError> {
+        let q = Sql::new(self.backend()).push(
+            "SELECT code, municipality_code, kind, name_ky, name_ru, name_en, lat, lon, delegated \
+             FROM facilities ORDER BY code",
+        );
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            out.push(StoredFacility {
+                code: row.try_get_by_index(0)?,
+                municipality: row.try_get_by_index(1)?,
+                kind: row.try_get_by_index(2)?,
+                name_ky: row.try_get_by_index(3)?,
+                name_ru: row.try_get_by_index(4)?,
+                name_en: row.try_get_by_index(5)?,
+                lat: row.try_get_by_index(6)?,
+                lon: row.try_get_by_index(7)?,
+                delegated: row.try_get_by_index::<i32>(8)? != 0,
+            });
+        }
+        Ok(out)
+    }
+}
