@@ -11,6 +11,7 @@ use crate::on_both;
 on_both!(
     a_valid_file_imports_whole_and_a_bad_one_imports_nothing,
     facilities_import_from_csv_all_or_nothing,
+    reference_data_reaches_each_municipality_through_the_feed,
 );
 
 fn square(lon: f64, lat: f64, d: f64) -> Value {
@@ -347,6 +348,117 @@ async fn facilities_import_from_csv_all_or_nothing(backend: Backend) {
             "nothing of a bad file is imported"
         );
     }
+    assert!(matches!(
+        server.storage.verify_audit().await.unwrap(),
+        jmet::storage::AuditReport::Intact { .. }
+    ));
+    server.stop().await;
+}
+
+async fn reference_data_reaches_each_municipality_through_the_feed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let text = collection(naryn());
+    let territories = parse_geojson(&text).unwrap();
+    let now = crate::harness::now_ms() as i64;
+    server
+        .storage
+        .import_territories(&territories, &text, now)
+        .await
+        .unwrap();
+    let facilities = jmet::facility::parse_csv(FACILITIES).unwrap();
+    server
+        .storage
+        .import_facilities(&facilities, FACILITIES, now)
+        .await
+        .unwrap();
+
+    let phone = server.device(&["KG-N-AT-01"]).await;
+    let mut pulled = sync_protocol::Store::default();
+    let cursor = phone.pull_all(&mut pulled, None, 100).await;
+    let codes = |collection: &str| -> Vec<String> {
+        let mut codes: Vec<String> = pulled
+            .iter()
+            .filter(|(c, _, _)| c.as_str() == collection)
+            .map(|(_, _, state)| {
+                state.fields[&"code".parse().unwrap()]
+                    .value
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        codes.sort();
+        codes
+    };
+    assert_eq!(codes("territories"), ["KG-N-AT-01", "KG-N-AT-01-V1"]);
+    assert_eq!(
+        codes("facilities"),
+        ["F-01", "F-02"],
+        "nothing of another municipality"
+    );
+    // What the phone holds equals what is stored, field by field.
+    for stored in server
+        .storage
+        .facilities()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|f| f.municipality == "KG-N-AT-01")
+    {
+        let (_, _, state) = pulled
+            .iter()
+            .find(|(c, _, s)| {
+                c.as_str() == "facilities"
+                    && s.fields[&"code".parse().unwrap()].value == json!(stored.code)
+            })
+            .expect("the facility reached the phone");
+        let field = |name: &str| state.fields[&name.parse().unwrap()].value.clone();
+        assert_eq!(field("name_ru"), json!(stored.name_ru));
+        assert_eq!(field("kind"), json!(stored.kind));
+        assert_eq!(field("delegated"), json!(stored.delegated));
+        assert_eq!(
+            field("location"),
+            json!({"lat": stored.lat, "lon": stored.lon})
+        );
+    }
+
+    // Reference data is read-only for phones.
+    let mut ops = crate::harness::OpMaker::for_device(&phone);
+    let record = pulled
+        .iter()
+        .find(|(c, _, _)| c.as_str() == "facilities")
+        .map(|(_, id, _)| *id)
+        .unwrap();
+    let answer = phone
+        .push(&sync_protocol::PushRequest {
+            ops: vec![ops.set("facilities", record, "KG-N-AT-01", json!({"name_ru": "x"}))],
+        })
+        .await;
+    assert_eq!(
+        answer.results[0].code,
+        Some(sync_protocol::RejectCode::ReadOnlyCollection)
+    );
+
+    // A re-import with a new name reaches the phone as a change after its cursor.
+    let renamed = FACILITIES.replace("Водопровод", "Водопровод №1");
+    let facilities = jmet::facility::parse_csv(&renamed).unwrap();
+    server
+        .storage
+        .import_facilities(&facilities, &renamed, now + 1)
+        .await
+        .unwrap();
+    let page = phone.pull(cursor.as_deref(), None).await;
+    let names: Vec<Value> = page
+        .records
+        .iter()
+        .filter(|r| r.collection.as_str() == "facilities")
+        .filter_map(|r| {
+            r.fields
+                .get(&"name_ru".parse().unwrap())
+                .map(|f| f.value.clone())
+        })
+        .collect();
+    assert!(names.contains(&json!("Водопровод №1")), "{names:?}");
     assert!(matches!(
         server.storage.verify_audit().await.unwrap(),
         jmet::storage::AuditReport::Intact { .. }

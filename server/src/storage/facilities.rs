@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
+use super::reference::{self, ReferenceRecord};
 use super::sql::{self, Sql};
 use super::territories::ImportFailure;
 use super::{Storage, StorageError, audit};
@@ -91,6 +92,27 @@ impl Storage {
                 );
             sql::execute(&write.tx, q).await?;
         }
+        // Phones get the facilities of their municipality through the change feed.
+        let published = facilities
+            .iter()
+            .map(|f| ReferenceRecord {
+                collection: "facilities",
+                code: f.code.to_string(),
+                scope: f.municipality.clone(),
+                fields: [
+                    ("code", serde_json::json!(f.code)),
+                    ("municipality", serde_json::json!(f.municipality)),
+                    ("kind", serde_json::json!(f.kind)),
+                    ("name_ky", serde_json::json!(f.name_ky)),
+                    ("name_ru", serde_json::json!(f.name_ru)),
+                    ("name_en", serde_json::json!(f.name_en)),
+                    ("location", serde_json::json!({"lat": f.lat, "lon": f.lon})),
+                    ("delegated", serde_json::json!(f.delegated)),
+                ]
+                .into(),
+            })
+            .collect();
+        reference::publish(&write.tx, backend, published, now_ms).await?;
         audit::lock_chain(&write.tx, backend).await?;
         let detail = serde_json::json!({
             "facilities": facilities.len(),

@@ -5,6 +5,7 @@ mod connect;
 mod devices;
 mod facilities;
 mod migration;
+mod reference;
 mod sql;
 mod sync;
 mod territories;

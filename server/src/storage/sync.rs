@@ -84,59 +84,17 @@ impl Storage {
         ops: &[CheckedOp],
         refused: &[Quarantined],
     ) -> Result<Vec<Verdict>, StorageError> {
-        let backend = self.backend();
         let write = self.write().await?;
-        let tx = &write.tx;
-
-        let registers: usize = ops
-            .iter()
-            .map(|c| match &c.op.change {
-                Change::Set(fields) => fields.len(),
-                Change::Delete(_) => 1,
-            })
-            .sum();
-        let mut next_seq = if registers > 0 {
-            allocate_seqs(tx, backend, registers).await?
-        } else {
-            0
-        };
-
-        let applied_before = existing_op_ids(tx, backend, ops).await?;
-        let mut known = existing_records(tx, backend, ops).await?;
-        let Plan {
-            verdicts,
-            new_records,
-            writes,
-            applied,
-            late_refusals,
-        } = plan(ops, &applied_before, &known);
-
-        insert_records(tx, backend, &new_records, next_seq, &mut known).await?;
-        let written = upsert_fields(tx, backend, &writes, &known, &mut next_seq).await?;
-        debug_assert!(written <= registers);
-        if !applied.is_empty() {
-            if registers == 0 {
-                audit::lock_chain(tx, backend).await?;
-            }
-            let ids: Vec<String> = applied.iter().map(|c| c.op.op_id.to_string()).collect();
-            let jsons = applied.iter().map(|c| c.json.as_str());
-            let digest = audit::ops_digest(ids.iter().map(String::as_str).zip(jsons));
-            let detail = serde_json::json!({
-                "applied": applied.len(),
-                "rejected": refused.len() + late_refusals.len(),
-                "digest": digest,
-            });
-            let entry = audit::NewEntry {
-                at_ms: received_at_ms,
-                actor: &format!("device:{device}"),
-                action: "push",
-                detail: detail.to_string(),
-            };
-            let audit_seq = audit::append(tx, backend, entry).await?;
-            insert_op_log(tx, backend, device, received_at_ms, audit_seq, &applied).await?;
-        }
-        let all_refused = refused.iter().chain(late_refusals.iter());
-        insert_quarantine(tx, backend, device, received_at_ms, all_refused).await?;
+        let author = Author::Device(device);
+        let verdicts = apply_in_tx(
+            &write.tx,
+            self.backend(),
+            &author,
+            received_at_ms,
+            ops,
+            refused,
+        )
+        .await?;
         write.tx.commit().await?;
         Ok(verdicts)
     }
@@ -220,6 +178,97 @@ impl Storage {
         let q = Sql::new(self.backend()).push(&format!("SELECT COUNT(*) FROM {}", table.name()));
         Ok(sql::query_scalar_i64(&self.db, q).await?.unwrap_or(0))
     }
+}
+
+/// Who wrote a set of ops: a device over the sync API, or the server itself (reference data).
+pub(crate) enum Author {
+    Device(DeviceId),
+    Server,
+}
+
+impl Author {
+    fn id(&self) -> String {
+        match self {
+            Self::Device(device) => device.to_string(),
+            Self::Server => "server".to_owned(),
+        }
+    }
+
+    fn actor(&self) -> String {
+        match self {
+            Self::Device(device) => format!("device:{device}"),
+            Self::Server => "server".to_owned(),
+        }
+    }
+}
+
+/// Merges `ops` and quarantines `refused` inside the caller's write transaction.
+pub(crate) async fn apply_in_tx(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    author: &Author,
+    received_at_ms: i64,
+    ops: &[CheckedOp],
+    refused: &[Quarantined],
+) -> Result<Vec<Verdict>, StorageError> {
+    let registers: usize = ops
+        .iter()
+        .map(|c| match &c.op.change {
+            Change::Set(fields) => fields.len(),
+            Change::Delete(_) => 1,
+        })
+        .sum();
+    let mut next_seq = if registers > 0 {
+        allocate_seqs(tx, backend, registers).await?
+    } else {
+        0
+    };
+
+    let applied_before = existing_op_ids(tx, backend, ops).await?;
+    let mut known = existing_records(tx, backend, ops).await?;
+    let Plan {
+        verdicts,
+        new_records,
+        writes,
+        applied,
+        late_refusals,
+    } = plan(ops, &applied_before, &known);
+
+    insert_records(tx, backend, &new_records, next_seq, &mut known).await?;
+    let written = upsert_fields(tx, backend, &writes, &known, &mut next_seq).await?;
+    debug_assert!(written <= registers);
+    if !applied.is_empty() {
+        if registers == 0 {
+            audit::lock_chain(tx, backend).await?;
+        }
+        let ids: Vec<String> = applied.iter().map(|c| c.op.op_id.to_string()).collect();
+        let jsons = applied.iter().map(|c| c.json.as_str());
+        let digest = audit::ops_digest(ids.iter().map(String::as_str).zip(jsons));
+        let detail = serde_json::json!({
+            "applied": applied.len(),
+            "rejected": refused.len() + late_refusals.len(),
+            "digest": digest,
+        });
+        let entry = audit::NewEntry {
+            at_ms: received_at_ms,
+            actor: &author.actor(),
+            action: "push",
+            detail: detail.to_string(),
+        };
+        let audit_seq = audit::append(tx, backend, entry).await?;
+        insert_op_log(
+            tx,
+            backend,
+            &author.id(),
+            received_at_ms,
+            audit_seq,
+            &applied,
+        )
+        .await?;
+    }
+    let all_refused = refused.iter().chain(late_refusals.iter());
+    insert_quarantine(tx, backend, &author.id(), received_at_ms, all_refused).await?;
+    Ok(verdicts)
 }
 
 /// Tables whose size tests and tools may ask for.
@@ -529,12 +578,11 @@ async fn upsert_fields(
 async fn insert_op_log(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    device: DeviceId,
+    author: &str,
     received_at_ms: i64,
     audit_seq: i64,
     applied: &[&CheckedOp],
 ) -> Result<(), StorageError> {
-    let device = device.to_string();
     for (c, chunk) in applied.chunks(CHUNK_ROWS).enumerate() {
         let mut q = Sql::new(backend).push(
             "INSERT INTO op_log (op_id, device_id, received_at_ms, op, audit_seq, audit_pos) VALUES ",
@@ -545,7 +593,7 @@ async fn insert_op_log(
             }
             q.bind_list([
                 sea_orm::Value::from(checked.op.op_id.to_string()),
-                device.as_str().into(),
+                author.into(),
                 received_at_ms.into(),
                 checked.json.as_str().into(),
                 audit_seq.into(),
@@ -560,11 +608,10 @@ async fn insert_op_log(
 async fn insert_quarantine<'a>(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    device: DeviceId,
+    author: &str,
     received_at_ms: i64,
     entries: impl Iterator<Item = &'a Quarantined>,
 ) -> Result<(), StorageError> {
-    let device = device.to_string();
     let entries: Vec<_> = entries.collect();
     for chunk in entries.chunks(CHUNK_ROWS) {
         let mut q = Sql::new(backend).push(
@@ -576,7 +623,7 @@ async fn insert_quarantine<'a>(
             }
             q.bind_list([
                 sea_orm::Value::from(entry.op_id.map(|id| id.to_string())),
-                device.as_str().into(),
+                author.into(),
                 received_at_ms.into(),
                 entry.code.as_str().into(),
                 entry.message.as_str().into(),

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
+use super::reference::{self, ReferenceRecord};
 use super::sql::{self, Sql};
 use super::{Storage, StorageError, audit};
 use crate::territory::{ImportError, Level, Territory};
@@ -100,6 +101,33 @@ impl Storage {
                 );
             sql::execute(&write.tx, q).await?;
         }
+        // Phones get their municipality and its villages through the change feed.
+        let mut published = Vec::new();
+        for t in territories {
+            let scope = match (t.level, &t.parent) {
+                (Level::Municipality, _) => t.code.clone(),
+                (Level::Village, Some(parent)) => parent.clone(),
+                _ => continue,
+            };
+            let geometry: serde_json::Value = serde_json::from_str(&t.geometry)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            published.push(ReferenceRecord {
+                collection: "territories",
+                code: t.code.to_string(),
+                scope,
+                fields: [
+                    ("code", serde_json::json!(t.code)),
+                    ("level", serde_json::json!(t.level.as_str())),
+                    ("parent", serde_json::json!(t.parent)),
+                    ("name_ky", serde_json::json!(t.name_ky)),
+                    ("name_ru", serde_json::json!(t.name_ru)),
+                    ("name_en", serde_json::json!(t.name_en)),
+                    ("geometry", geometry),
+                ]
+                .into(),
+            });
+        }
+        reference::publish(&write.tx, backend, published, now_ms).await?;
         audit::lock_chain(&write.tx, backend).await?;
         let detail = serde_json::json!({
             "territories": territories.len(),
