@@ -40,6 +40,57 @@ enum Command {
     /// Facilities and services that JMETs monitor.
     #[command(subcommand)]
     Facility(FacilityCommand),
+    /// JMET teams.
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// Members of JMET teams.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Subcommand)]
+enum TeamCommand {
+    /// Create the JMET team of a municipality; prints {"team_id": …}.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        municipality: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Print everyone who was ever on the team, with the days they joined and left.
+    Members {
+        #[command(flatten)]
+        storage: StorageArgs,
+        team_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Add a member to a team; prints {"member_id": …}.
+    Add {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        name: String,
+        /// The day they joined, YYYY-MM-DD.
+        #[arg(long)]
+        joined: String,
+    },
+    /// The member leaves the team: every device token of theirs is revoked at once, their
+    /// records stay.
+    Leave {
+        #[command(flatten)]
+        storage: StorageArgs,
+        member_id: String,
+        /// The day they left, YYYY-MM-DD.
+        #[arg(long)]
+        on: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,8 +169,16 @@ enum DeviceCommand {
         #[command(flatten)]
         storage: StorageArgs,
         /// A scope the device may read and write; repeat for several.
-        #[arg(long = "scope", required = true)]
+        #[arg(
+            long = "scope",
+            required_unless_present = "member",
+            conflicts_with = "member"
+        )]
         scopes: Vec<String>,
+        /// The team member whose phone this is: the device syncs the team's municipality and is
+        /// revoked when the member leaves.
+        #[arg(long)]
+        member: Option<String>,
         /// A note for people, such as the member's name or the phone's model.
         #[arg(long)]
         label: Option<String>,
@@ -205,6 +264,59 @@ async fn run(command: Command) -> Result<(), String> {
             println!("{}", serde_json::json!({ "imported": imported }));
             Ok(())
         }
+        Command::Team(TeamCommand::Create {
+            storage,
+            municipality,
+            name,
+        }) => {
+            let municipality = Scope::parse(municipality).map_err(|e| e.to_string())?;
+            let storage = storage.open().await?;
+            let team_id = storage
+                .create_team(&municipality, &name, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({ "team_id": team_id }));
+            Ok(())
+        }
+        Command::Team(TeamCommand::Members { storage, team_id }) => {
+            let storage = storage.open().await?;
+            let members = storage
+                .team_members(&team_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&members).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::Member(MemberCommand::Add {
+            storage,
+            team,
+            name,
+            joined,
+        }) => {
+            let storage = storage.open().await?;
+            let member_id = storage
+                .add_member(&team, &name, &joined, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({ "member_id": member_id }));
+            Ok(())
+        }
+        Command::Member(MemberCommand::Leave {
+            storage,
+            member_id,
+            on,
+        }) => {
+            let storage = storage.open().await?;
+            let revoked = storage
+                .member_leaves(&member_id, &on, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({ "revoked_devices": revoked }));
+            Ok(())
+        }
         Command::Facility(FacilityCommand::List(storage)) => {
             let storage = storage.open().await?;
             let all = storage.facilities().await.map_err(|e| e.to_string())?;
@@ -248,6 +360,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Device(DeviceCommand::Create {
             storage,
             scopes,
+            member,
             label,
         }) => {
             let scopes = scopes
@@ -256,10 +369,16 @@ async fn run(command: Command) -> Result<(), String> {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| e.to_string())?;
             let storage = storage.open().await?;
-            let device = storage
-                .create_device(&scopes, label.as_deref(), jmet::sync::now_ms() as i64)
-                .await
-                .map_err(|e| e.to_string())?;
+            let now = jmet::sync::now_ms() as i64;
+            let device = match member {
+                Some(member) => {
+                    storage
+                        .create_member_device(&member, label.as_deref(), now)
+                        .await
+                }
+                None => storage.create_device(&scopes, label.as_deref(), now).await,
+            }
+            .map_err(|e| e.to_string())?;
             println!(
                 "{}",
                 serde_json::to_string(&device).map_err(|e| e.to_string())?

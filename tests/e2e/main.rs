@@ -11,4 +11,5 @@ mod convergence;
 mod crash;
 mod push_pull;
 mod reset;
+mod teams;
 mod territories;

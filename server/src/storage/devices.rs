@@ -49,47 +49,10 @@ impl Storage {
         label: Option<&str>,
         now_ms: i64,
     ) -> Result<NewDevice, StorageError> {
-        let device_id = DeviceId::generate();
-        let token = new_token()?;
         let write = self.write().await?;
-        let q = Sql::new(self.backend())
-            .push("INSERT INTO devices (device_id, token_hash, label, created_at_ms) VALUES (")
-            .bind(device_id.to_string())
-            .push(", ")
-            .bind(token_hash(&token))
-            .push(", ")
-            .bind(label.map(str::to_owned))
-            .push(", ")
-            .bind(now_ms)
-            .push(")");
-        sql::execute(&write.tx, q).await?;
-        let mut unique: Vec<&Scope> = scopes.iter().collect();
-        unique.sort();
-        unique.dedup();
-        for scope in unique {
-            let q = Sql::new(self.backend())
-                .push("INSERT INTO device_scopes (device_id, scope) VALUES (")
-                .bind(device_id.to_string())
-                .push(", ")
-                .bind(scope.as_str())
-                .push(")");
-            sql::execute(&write.tx, q).await?;
-        }
-        let mut scope_names: Vec<&str> = scopes.iter().map(Scope::as_str).collect();
-        scope_names.sort_unstable();
-        scope_names.dedup();
-        let detail =
-            serde_json::json!({"device_id": device_id, "scopes": scope_names, "label": label});
-        audit::lock_chain(&write.tx, self.backend()).await?;
-        let entry = audit::NewEntry {
-            at_ms: now_ms,
-            actor: "cli",
-            action: "device.create",
-            detail: detail.to_string(),
-        };
-        audit::append(&write.tx, self.backend(), entry).await?;
+        let device = insert_device(&write.tx, self.backend(), scopes, label, None, now_ms).await?;
         write.tx.commit().await?;
-        Ok(NewDevice { device_id, token })
+        Ok(device)
     }
 
     /// The device a bearer token belongs to, unless the token is unknown or revoked.
@@ -155,4 +118,95 @@ impl Storage {
         write.tx.commit().await?;
         Ok(())
     }
+}
+
+/// Creates a device (and its audit entry) inside the caller's write transaction.
+pub(crate) async fn insert_device(
+    tx: &impl sea_orm::ConnectionTrait,
+    backend: sea_orm::DbBackend,
+    scopes: &[Scope],
+    label: Option<&str>,
+    member: Option<&str>,
+    now_ms: i64,
+) -> Result<NewDevice, StorageError> {
+    let device_id = DeviceId::generate();
+    let token = new_token()?;
+    let q = Sql::new(backend)
+        .push(
+            "INSERT INTO devices (device_id, token_hash, label, created_at_ms, member_id) VALUES (",
+        )
+        .bind(device_id.to_string())
+        .push(", ")
+        .bind(token_hash(&token))
+        .push(", ")
+        .bind(label.map(str::to_owned))
+        .push(", ")
+        .bind(now_ms)
+        .push(", ")
+        .bind(member.map(str::to_owned))
+        .push(")");
+    sql::execute(tx, q).await?;
+    let mut unique: Vec<&Scope> = scopes.iter().collect();
+    unique.sort();
+    unique.dedup();
+    for scope in &unique {
+        let q = Sql::new(backend)
+            .push("INSERT INTO device_scopes (device_id, scope) VALUES (")
+            .bind(device_id.to_string())
+            .push(", ")
+            .bind(scope.as_str())
+            .push(")");
+        sql::execute(tx, q).await?;
+    }
+    let detail = serde_json::json!({
+        "device_id": device_id,
+        "scopes": unique,
+        "label": label,
+        "member_id": member,
+    });
+    audit::lock_chain(tx, backend).await?;
+    let entry = audit::NewEntry {
+        at_ms: now_ms,
+        actor: "cli",
+        action: "device.create",
+        detail: detail.to_string(),
+    };
+    audit::append(tx, backend, entry).await?;
+    Ok(NewDevice { device_id, token })
+}
+
+/// Revokes every active device of a member inside the caller's write transaction, each with its
+/// audit entry; answers the devices revoked.
+pub(crate) async fn revoke_member_devices(
+    tx: &impl sea_orm::ConnectionTrait,
+    backend: sea_orm::DbBackend,
+    member: &str,
+    now_ms: i64,
+) -> Result<Vec<String>, StorageError> {
+    let q = Sql::new(backend)
+        .push("SELECT device_id FROM devices WHERE member_id = ")
+        .bind(member)
+        .push(" AND revoked_at_ms IS NULL ORDER BY device_id");
+    let mut revoked = Vec::new();
+    for row in sql::query_all(tx, q).await? {
+        revoked.push(row.try_get_by_index::<String>(0)?);
+    }
+    let q = Sql::new(backend)
+        .push("UPDATE devices SET revoked_at_ms = ")
+        .bind(now_ms)
+        .push(" WHERE member_id = ")
+        .bind(member)
+        .push(" AND revoked_at_ms IS NULL");
+    sql::execute(tx, q).await?;
+    audit::lock_chain(tx, backend).await?;
+    for device_id in &revoked {
+        let entry = audit::NewEntry {
+            at_ms: now_ms,
+            actor: "cli",
+            action: "device.revoke",
+            detail: serde_json::json!({"device_id": device_id, "member_id": member}).to_string(),
+        };
+        audit::append(tx, backend, entry).await?;
+    }
+    Ok(revoked)
 }

@@ -8,6 +8,7 @@ mod migration;
 mod reference;
 mod sql;
 mod sync;
+mod teams;
 mod territories;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use facilities::StoredFacility;
 pub use sync::{
     CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,
 };
+pub use teams::{MemberRecord, check_date};
 pub use territories::{ImportFailure, StoredTerritory};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,8 @@ pub enum StorageError {
     Corrupt(String),
     #[error("not found: {0}")]
     NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A handle on the database; cheap to clone.

@@ -6,6 +6,7 @@ mod m20261124_000001_sync_core;
 mod m20261124_000002_audit_chain;
 mod m20261124_000003_territories;
 mod m20261124_000004_facilities;
+mod m20261124_000005_teams;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_audit_chain::MIGRATION),
             Box::new(m20261124_000003_territories::MIGRATION),
             Box::new(m20261124_000004_facilities::MIGRATION),
+            Box::new(m20261124_000005_teams::MIGRATION),
         ]
     }
 }

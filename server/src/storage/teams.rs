@@ -1,0 +1,237 @@
+//! JMET teams, their members over time, and members' devices. Members change often: a member
+//! who leaves keeps their row (with the day they left) and their records; every device token of
+//! theirs is revoked in the same transaction.
+
+use sync_protocol::Scope;
+use uuid::Uuid;
+
+use super::devices::{NewDevice, insert_device, revoke_member_devices};
+use super::sql::{self, Sql};
+use super::{Storage, StorageError, audit};
+
+/// A member as the team's history shows them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MemberRecord {
+    pub member_id: String,
+    pub name: String,
+    pub joined_on: String,
+    pub left_on: Option<String>,
+    pub active_devices: i64,
+}
+
+/// `YYYY-MM-DD` with a plausible month and day.
+pub fn check_date(text: &str) -> Result<(), StorageError> {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
+        && (1..=12).contains(&text[5..7].parse::<u8>().unwrap_or(0))
+        && (1..=31).contains(&text[8..10].parse::<u8>().unwrap_or(0));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::Invalid(format!(
+            "{text:?} is not a date (YYYY-MM-DD)"
+        )))
+    }
+}
+
+impl Storage {
+    /// A team of the given municipality; answers its id.
+    pub async fn create_team(
+        &self,
+        municipality: &Scope,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<String, StorageError> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let q = Sql::new(backend)
+            .push("SELECT level FROM territories WHERE code = ")
+            .bind(municipality.as_str());
+        match sql::query_scalar_text(&write.tx, q).await?.as_deref() {
+            Some("municipality") => {}
+            Some(level) => {
+                return Err(StorageError::Invalid(format!(
+                    "{municipality} is a {level}, not a municipality"
+                )));
+            }
+            None => {
+                return Err(StorageError::NotFound(format!(
+                    "municipality {municipality}"
+                )));
+            }
+        }
+        let team_id = Uuid::now_v7().to_string();
+        let q = Sql::new(backend)
+            .push("INSERT INTO teams (team_id, municipality_code, name, created_at_ms) VALUES (")
+            .bind(team_id.as_str())
+            .push(", ")
+            .bind(municipality.as_str())
+            .push(", ")
+            .bind(name)
+            .push(", ")
+            .bind(now_ms)
+            .push(")");
+        sql::execute(&write.tx, q).await?;
+        audit::lock_chain(&write.tx, backend).await?;
+        let detail =
+            serde_json::json!({"team_id": team_id, "municipality": municipality, "name": name});
+        audit::append(
+            &write.tx,
+            backend,
+            audit::NewEntry {
+                at_ms: now_ms,
+                actor: "cli",
+                action: "team.create",
+                detail: detail.to_string(),
+            },
+        )
+        .await?;
+        write.tx.commit().await?;
+        Ok(team_id)
+    }
+
+    /// Adds a member who joined on `joined_on`; answers the member's id.
+    pub async fn add_member(
+        &self,
+        team_id: &str,
+        name: &str,
+        joined_on: &str,
+        now_ms: i64,
+    ) -> Result<String, StorageError> {
+        check_date(joined_on)?;
+        let backend = self.backend();
+        let write = self.write().await?;
+        let q = Sql::new(backend)
+            .push("SELECT team_id FROM teams WHERE team_id = ")
+            .bind(team_id);
+        if sql::query_scalar_text(&write.tx, q).await?.is_none() {
+            return Err(StorageError::NotFound(format!("team {team_id}")));
+        }
+        let member_id = Uuid::now_v7().to_string();
+        let q = Sql::new(backend)
+            .push("INSERT INTO members (member_id, team_id, name, joined_on) VALUES (")
+            .bind(member_id.as_str())
+            .push(", ")
+            .bind(team_id)
+            .push(", ")
+            .bind(name)
+            .push(", ")
+            .bind(joined_on)
+            .push(")");
+        sql::execute(&write.tx, q).await?;
+        audit::lock_chain(&write.tx, backend).await?;
+        let detail =
+            serde_json::json!({"member_id": member_id, "team_id": team_id, "joined_on": joined_on});
+        audit::append(
+            &write.tx,
+            backend,
+            audit::NewEntry {
+                at_ms: now_ms,
+                actor: "cli",
+                action: "member.add",
+                detail: detail.to_string(),
+            },
+        )
+        .await?;
+        write.tx.commit().await?;
+        Ok(member_id)
+    }
+
+    /// A device for an active member, which may sync the team's municipality.
+    pub async fn create_member_device(
+        &self,
+        member_id: &str,
+        label: Option<&str>,
+        now_ms: i64,
+    ) -> Result<NewDevice, StorageError> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let q = Sql::new(backend)
+            .push("SELECT t.municipality_code, m.left_on FROM members m JOIN teams t ON t.team_id = m.team_id WHERE m.member_id = ")
+            .bind(member_id);
+        let rows = sql::query_all(&write.tx, q).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StorageError::NotFound(format!("member {member_id}")))?;
+        if let Some(left) = row.try_get_by_index::<Option<String>>(1)? {
+            return Err(StorageError::Invalid(format!(
+                "member {member_id} left the team on {left}"
+            )));
+        }
+        let scope = Scope::parse(row.try_get_by_index::<String>(0)?)
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let device =
+            insert_device(&write.tx, backend, &[scope], label, Some(member_id), now_ms).await?;
+        write.tx.commit().await?;
+        Ok(device)
+    }
+
+    /// The member leaves the team on `left_on`: their row and records stay, every device token
+    /// of theirs is revoked at once. Answers the revoked device ids.
+    pub async fn member_leaves(
+        &self,
+        member_id: &str,
+        left_on: &str,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        check_date(left_on)?;
+        let backend = self.backend();
+        let write = self.write().await?;
+        let q = Sql::new(backend)
+            .push("UPDATE members SET left_on = ")
+            .bind(left_on)
+            .push(" WHERE member_id = ")
+            .bind(member_id)
+            .push(" AND left_on IS NULL");
+        if sql::execute(&write.tx, q).await? == 0 {
+            return Err(StorageError::NotFound(format!(
+                "no current member {member_id}"
+            )));
+        }
+        audit::lock_chain(&write.tx, backend).await?;
+        let detail = serde_json::json!({"member_id": member_id, "left_on": left_on});
+        audit::append(
+            &write.tx,
+            backend,
+            audit::NewEntry {
+                at_ms: now_ms,
+                actor: "cli",
+                action: "member.leave",
+                detail: detail.to_string(),
+            },
+        )
+        .await?;
+        let revoked = revoke_member_devices(&write.tx, backend, member_id, now_ms).await?;
+        write.tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Everyone who was ever on the team, in the order they joined.
+    pub async fn team_members(&self, team_id: &str) -> Result<Vec<MemberRecord>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push(
+                "SELECT m.member_id, m.name, m.joined_on, m.left_on, \
+                 (SELECT COUNT(*) FROM devices d WHERE d.member_id = m.member_id AND d.revoked_at_ms IS NULL) \
+                 FROM members m WHERE m.team_id = ",
+            )
+            .bind(team_id)
+            .push(" ORDER BY m.joined_on, m.member_id");
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            out.push(MemberRecord {
+                member_id: row.try_get_by_index(0)?,
+                name: row.try_get_by_index(1)?,
+                joined_on: row.try_get_by_index(2)?,
+                left_on: row.try_get_by_index(3)?,
+                active_devices: row.try_get_by_index(4)?,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,156 @@
+//! JMET teams whose members come and go: a member who leaves loses every device at once, their
+//! records and their place in the team's history stay.
+
+use serde_json::json;
+use sync_protocol::{PushRequest, RecordId, Store};
+use tokio::process::Command;
+
+use crate::harness::{Backend, OpMaker, TestDevice, TestServer};
+use crate::on_both;
+
+on_both!(a_member_who_leaves_loses_every_device_at_once_and_their_records_stay);
+
+const MUNICIPALITY: &str = "KG-N-AT-01";
+
+fn territories() -> String {
+    let square = |lon: f64, lat: f64, d: f64| json!({"type": "Polygon", "coordinates": [[[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]]});
+    let f = |code: &str, level: &str, parent: Option<&str>, g| {
+        json!({"type": "Feature", "geometry": g, "properties": {
+            "code": code, "level": level, "parent": parent, "name_ky": code, "name_ru": code, "name_en": code}})
+    };
+    json!({"type": "FeatureCollection", "features": [
+        f("KG-N", "oblast", None, square(73.5, 40.5, 3.0)),
+        f("KG-N-AT", "rayon", Some("KG-N"), square(74.5, 41.0, 1.0)),
+        f(MUNICIPALITY, "municipality", Some("KG-N-AT"), square(74.6, 41.1, 0.2)),
+    ]})
+    .to_string()
+}
+
+fn device(server: &TestServer, new: jmet::storage::NewDevice) -> TestDevice {
+    TestDevice {
+        url: server.url.clone(),
+        http: server.http.clone(),
+        device_id: new.device_id,
+        token: new.token,
+    }
+}
+
+async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let storage = &server.storage;
+    let text = territories();
+    let parsed = jmet::territory::parse_geojson(&text).unwrap();
+    storage.import_territories(&parsed, &text, 1).await.unwrap();
+    let municipality = MUNICIPALITY.parse().unwrap();
+    assert!(
+        storage
+            .create_team(&"KG-N-AT".parse().unwrap(), "JMET", 1)
+            .await
+            .is_err(),
+        "a rayon has no JMET"
+    );
+    let team = storage
+        .create_team(&municipality, "JMET of KG-N-AT-01", 1)
+        .await
+        .unwrap();
+    let aigul = storage
+        .add_member(&team, "Aigul", "2024-03-01", 1)
+        .await
+        .unwrap();
+    let bakyt = storage
+        .add_member(&team, "Bakyt", "2024-05-15", 1)
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .add_member(&team, "Cholpon", "15.05.2024", 1)
+            .await
+            .is_err(),
+        "dates are YYYY-MM-DD"
+    );
+
+    let phone = device(
+        &server,
+        storage
+            .create_member_device(&aigul, Some("phone"), 1)
+            .await
+            .unwrap(),
+    );
+    let tablet = device(
+        &server,
+        storage
+            .create_member_device(&aigul, Some("tablet"), 1)
+            .await
+            .unwrap(),
+    );
+    let colleague = device(
+        &server,
+        storage.create_member_device(&bakyt, None, 1).await.unwrap(),
+    );
+    let mut ops = OpMaker::for_device(&phone);
+    let visit = RecordId::generate();
+    phone
+        .push(&PushRequest {
+            ops: vec![ops.set("visits", visit, MUNICIPALITY, json!({"water": "clear"}))],
+        })
+        .await;
+    assert_eq!(
+        tablet
+            .pull(None, None)
+            .await
+            .records
+            .iter()
+            .filter(|r| r.record_id == visit)
+            .count(),
+        1
+    );
+
+    // Aigul leaves: through the command line, as an AO staff member would.
+    let out = Command::new(env!("CARGO_BIN_EXE_jmet"))
+        .args(["member", "leave", &aigul, "--on", "2025-01-31"])
+        .args(server.cli_args())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(left["revoked_devices"].as_array().unwrap().len(), 2);
+
+    for revoked in [&phone, &tablet] {
+        assert_eq!(revoked.push_raw(json!({"ops": []})).await.status(), 401);
+        assert_eq!(revoked.pull_raw(None, None).await.status(), 401);
+    }
+    let mut seen = Store::default();
+    colleague.pull_all(&mut seen, None, 100).await;
+    assert!(
+        seen.get(&"visits".parse().unwrap(), &visit).is_some(),
+        "her records stay"
+    );
+    assert!(
+        storage.create_member_device(&aigul, None, 2).await.is_err(),
+        "no new device for a member who left"
+    );
+    assert!(
+        storage
+            .member_leaves(&aigul, "2025-02-01", 2)
+            .await
+            .is_err(),
+        "she left once"
+    );
+
+    let history = storage.team_members(&team).await.unwrap();
+    let rows: Vec<_> = history
+        .iter()
+        .map(|m| (m.name.as_str(), m.left_on.as_deref(), m.active_devices))
+        .collect();
+    assert_eq!(rows, [("Aigul", Some("2025-01-31"), 0), ("Bakyt", None, 1)]);
+    assert!(matches!(
+        storage.verify_audit().await.unwrap(),
+        jmet::storage::AuditReport::Intact { .. }
+    ));
+    server.stop().await;
+}
