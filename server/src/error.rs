@@ -23,6 +23,11 @@ pub enum AppError {
     /// 401 `unauthorized`: missing, unknown or revoked token.
     #[error("a valid device token is required: send Authorization: Bearer <token>")]
     Unauthorized,
+    /// 401 `invalid_enrollment_code`: unknown, used, expired, or its member left.
+    #[error(
+        "this enrollment code is not valid (unknown, already used, expired, or its member left the team); ask for a new one"
+    )]
+    InvalidEnrollmentCode,
     /// 410 `cursor_reset`: the pull cursor cannot be served; start again without one.
     #[error("{0}; pull again without a cursor")]
     CursorReset(String),
@@ -54,6 +59,7 @@ impl AppError {
             Self::BadEncoding(_) => (StatusCode::BAD_REQUEST, "bad_encoding"),
             Self::InvalidLimit(_) => (StatusCode::BAD_REQUEST, "invalid_limit"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::InvalidEnrollmentCode => (StatusCode::UNAUTHORIZED, "invalid_enrollment_code"),
             Self::CursorReset(_) => (StatusCode::GONE, RESET_CODE),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Self::TooManyOps { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_ops"),

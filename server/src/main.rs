@@ -46,6 +46,30 @@ enum Command {
     /// Members of JMET teams.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Enrolling phones by QR code.
+    #[command(subcommand)]
+    Enroll(EnrollCommand),
+}
+
+#[derive(Subcommand)]
+enum EnrollCommand {
+    /// A one-time enrollment code for a member's phone, as JSON and optionally as a QR code (SVG)
+    /// holding {"server": URL, "code": CODE}; the phone posts the code to /api/v1/enroll.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        member: String,
+        /// The address phones reach this server at, e.g. https://jmet.example.kg
+        #[arg(long)]
+        server_url: String,
+        /// Write the QR code to this SVG file.
+        #[arg(long)]
+        qr_svg: Option<PathBuf>,
+        /// Hours the code stays valid.
+        #[arg(long, default_value_t = 72)]
+        valid_hours: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -315,6 +339,39 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "revoked_devices": revoked }));
+            Ok(())
+        }
+        Command::Enroll(EnrollCommand::Create {
+            storage,
+            member,
+            server_url,
+            qr_svg,
+            valid_hours,
+        }) => {
+            let storage = storage.open().await?;
+            let code = storage
+                .create_enrollment_code(
+                    &member,
+                    valid_hours.max(1) * 3_600_000,
+                    jmet::sync::now_ms() as i64,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let payload =
+                serde_json::json!({ "server": server_url, "code": code.code }).to_string();
+            if let Some(path) = &qr_svg {
+                let svg = qrcode::QrCode::new(payload.as_bytes())
+                    .map_err(|e| e.to_string())?
+                    .render::<qrcode::render::svg::Color>()
+                    .min_dimensions(320, 320)
+                    .build();
+                std::fs::write(path, svg)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            let report = serde_json::json!({
+                "code": code.code, "expires_at_ms": code.expires_at_ms, "qr_payload": payload,
+            });
+            println!("{report}");
             Ok(())
         }
         Command::Facility(FacilityCommand::List(storage)) => {

@@ -8,7 +8,10 @@ use tokio::process::Command;
 use crate::harness::{Backend, OpMaker, TestDevice, TestServer};
 use crate::on_both;
 
-on_both!(a_member_who_leaves_loses_every_device_at_once_and_their_records_stay);
+on_both!(
+    a_member_who_leaves_loses_every_device_at_once_and_their_records_stay,
+    a_phone_enrolls_once_with_a_scanned_code,
+);
 
 const MUNICIPALITY: &str = "KG-N-AT-01";
 
@@ -152,5 +155,144 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
         storage.verify_audit().await.unwrap(),
         jmet::storage::AuditReport::Intact { .. }
     ));
+    server.stop().await;
+}
+
+async fn enroll_raw(server: &TestServer, body: serde_json::Value) -> reqwest::Response {
+    server
+        .http
+        .post(format!("{}/api/v1/enroll", server.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let storage = &server.storage;
+    let text = territories();
+    storage
+        .import_territories(&jmet::territory::parse_geojson(&text).unwrap(), &text, 1)
+        .await
+        .unwrap();
+    let team = storage
+        .create_team(&MUNICIPALITY.parse().unwrap(), "JMET", 1)
+        .await
+        .unwrap();
+    let member = storage
+        .add_member(&team, "Aigul", "2024-03-01", 1)
+        .await
+        .unwrap();
+
+    // AO staff make the code and its QR image with the command line.
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("enroll.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_jmet"))
+        .args([
+            "enroll",
+            "create",
+            "--member",
+            &member,
+            "--server-url",
+            &server.url,
+            "--qr-svg",
+        ])
+        .arg(&svg)
+        .args(server.cli_args())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_str(made["qr_payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["server"], json!(server.url));
+    let code = payload["code"].as_str().unwrap().to_owned();
+    let image = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        image.contains("<svg") && image.len() > 1000,
+        "a QR code image was written"
+    );
+
+    // The phone exchanges it for a token that syncs the member's municipality.
+    let answer = enroll_raw(&server, json!({"code": code, "label": "Redmi 9A"})).await;
+    assert_eq!(answer.status(), 200);
+    let new: jmet::storage::NewDevice = answer.json().await.unwrap();
+    let phone = device(&server, new);
+    let mut ops = OpMaker::for_device(&phone);
+    let pushed = phone
+        .push(&PushRequest {
+            ops: vec![ops.set(
+                "visits",
+                RecordId::generate(),
+                MUNICIPALITY,
+                json!({"ok": true}),
+            )],
+        })
+        .await;
+    assert_eq!(pushed.results[0].status, sync_protocol::OpStatus::Applied);
+
+    // Once only; garbage, expired codes and malformed bodies are refused clearly.
+    for body in [
+        json!({"code": code}),
+        json!({"code": "0".repeat(32)}),
+        json!({"code": ""}),
+    ] {
+        let answer = enroll_raw(&server, body).await;
+        assert_eq!(answer.status(), 401);
+        assert_eq!(
+            answer.json::<serde_json::Value>().await.unwrap()["code"],
+            "invalid_enrollment_code"
+        );
+    }
+    let expired = storage
+        .create_enrollment_code(&member, -1, crate::harness::now_ms() as i64)
+        .await
+        .unwrap();
+    assert_eq!(
+        enroll_raw(&server, json!({"code": expired.code}))
+            .await
+            .status(),
+        401
+    );
+    for body in [
+        json!({}),
+        json!({"code": 5}),
+        json!({"code": "x", "admin": true}),
+    ] {
+        assert_eq!(enroll_raw(&server, body).await.status(), 400);
+    }
+
+    // A code made before the member left is worth nothing after.
+    let pending = storage
+        .create_enrollment_code(&member, 3_600_000, crate::harness::now_ms() as i64)
+        .await
+        .unwrap();
+    storage
+        .member_leaves(&member, "2025-01-31", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        enroll_raw(&server, json!({"code": pending.code}))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        phone.pull_raw(None, None).await.status(),
+        401,
+        "the enrolled phone went with her"
+    );
+    assert!(
+        storage
+            .create_enrollment_code(&member, 3_600_000, 3)
+            .await
+            .is_err()
+    );
     server.stop().await;
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod body;
+mod enroll;
 mod errors_as_json;
 mod health;
 mod sync;
@@ -67,6 +68,7 @@ pub fn build_app(storage: Storage, settings: Settings) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/api/v1/sync/push", post(sync::push).layer(push_limit))
         .route("/api/v1/sync/pull", get(sync::pull))
+        .route("/api/v1/enroll", post(enroll::enroll))
         .fallback(errors_as_json::not_found)
         .with_state(state)
         .layer(

@@ -31,7 +31,7 @@ impl AuthedDevice {
 
 /// Tokens carry 256 random bits, so a plain SHA-256 is a safe stored form: there is nothing to
 /// brute-force, and lookups by hash stay a single indexed read per request.
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

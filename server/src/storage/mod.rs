@@ -3,6 +3,7 @@
 mod audit;
 mod connect;
 mod devices;
+mod enrollment;
 mod facilities;
 mod migration;
 mod reference;
@@ -23,6 +24,7 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use audit::AuditReport;
 pub use connect::Location;
 pub use devices::{AuthedDevice, NewDevice};
+pub use enrollment::{EnrollError, EnrollmentCode};
 pub use facilities::StoredFacility;
 pub use sync::{
     CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,

@@ -7,6 +7,7 @@ mod m20261124_000002_audit_chain;
 mod m20261124_000003_territories;
 mod m20261124_000004_facilities;
 mod m20261124_000005_teams;
+mod m20261124_000006_enrollment;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_territories::MIGRATION),
             Box::new(m20261124_000004_facilities::MIGRATION),
             Box::new(m20261124_000005_teams::MIGRATION),
+            Box::new(m20261124_000006_enrollment::MIGRATION),
         ]
     }
 }
