@@ -55,45 +55,12 @@ pub struct Facility {
 /// Parses and checks a whole CSV file; either every facility in it or the first error, named by
 /// its line.
 pub fn parse_csv(text: &str) -> Result<Vec<Facility>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| ImportError {
-            at: "line 1".into(),
-            problem: e.to_string(),
-        })?
-        .clone();
-    let mut column: HashMap<&str, usize> = HashMap::new();
-    for name in COLUMNS {
-        let index = headers
-            .iter()
-            .position(|h| h == *name)
-            .ok_or_else(|| ImportError {
-                at: "line 1".into(),
-                problem: format!(
-                    "the header has no column {name:?}; it needs {}",
-                    COLUMNS.join(", ")
-                ),
-            })?;
-        column.insert(name, index);
-    }
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut out = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| ImportError {
-            at: e
-                .position()
-                .map_or("a line".into(), |p| format!("line {}", p.line())),
-            problem: e.to_string(),
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        let fail = |problem: String| ImportError {
-            at: format!("line {line}"),
-            problem,
-        };
-        let get = |name: &str| record.get(column[name]).unwrap_or("");
+    for row in crate::csv_rows::read(text, COLUMNS)? {
+        let line = row.line;
+        let fail = |problem: String| row.error(problem);
+        let get = |name: &str| row.get(name);
         let code = Scope::parse(get("code")).map_err(|e| fail(format!("code: {e}")))?;
         if let Some(first) = seen.insert(code.to_string(), line) {
             return Err(fail(format!("code {code} repeats line {first}")));

@@ -1,8 +1,10 @@
 //! The `jmet` server: HTTP API, storage and the sync use cases.
 
 pub mod api;
+mod csv_rows;
 pub mod error;
 pub mod facility;
+pub mod indicator;
 pub mod serve;
 pub mod storage;
 pub mod sync;

@@ -49,6 +49,56 @@ enum Command {
     /// Enrolling phones by QR code.
     #[command(subcommand)]
     Enroll(EnrollCommand),
+    /// SEDP indicators.
+    #[command(subcommand)]
+    Indicator(IndicatorCommand),
+    /// The JMET's M&E plan of a municipality.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Subcommand)]
+enum IndicatorCommand {
+    /// Import (insert or update) the indicators of a CSV file: all of them, or none with an error
+    /// naming the line.
+    Import {
+        #[command(flatten)]
+        storage: StorageArgs,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Choose the indicators of a municipality's M&E plan (a draft until approved).
+    Set {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        municipality: String,
+        /// An indicator code; repeat for several.
+        #[arg(long = "indicator", required = true)]
+        indicators: Vec<String>,
+    },
+    /// Record the council's approval: session date and decision number.
+    Approve {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        municipality: String,
+        /// The session's date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        #[arg(long)]
+        decision: String,
+    },
+    /// Print a municipality's plan as JSON.
+    Show {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        municipality: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -372,6 +422,67 @@ async fn run(command: Command) -> Result<(), String> {
                 "code": code.code, "expires_at_ms": code.expires_at_ms, "qr_payload": payload,
             });
             println!("{report}");
+            Ok(())
+        }
+        Command::Indicator(IndicatorCommand::Import { storage, file }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let indicators = jmet::indicator::parse_csv(&text)
+                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            let storage = storage.open().await?;
+            let imported = storage
+                .import_indicators(&indicators, &text, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            println!("{}", serde_json::json!({ "imported": imported }));
+            Ok(())
+        }
+        Command::Plan(PlanCommand::Set {
+            storage,
+            municipality,
+            indicators,
+        }) => {
+            let municipality = Scope::parse(municipality).map_err(|e| e.to_string())?;
+            let storage = storage.open().await?;
+            storage
+                .set_plan(&municipality, &indicators, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({ "status": "draft", "indicators": indicators })
+            );
+            Ok(())
+        }
+        Command::Plan(PlanCommand::Approve {
+            storage,
+            municipality,
+            date,
+            decision,
+        }) => {
+            let municipality = Scope::parse(municipality).map_err(|e| e.to_string())?;
+            let storage = storage.open().await?;
+            storage
+                .approve_plan(&municipality, &date, &decision, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({ "status": "approved" }));
+            Ok(())
+        }
+        Command::Plan(PlanCommand::Show {
+            storage,
+            municipality,
+        }) => {
+            let municipality = Scope::parse(municipality).map_err(|e| e.to_string())?;
+            let storage = storage.open().await?;
+            let plan = storage
+                .plan(&municipality)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&plan).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::Facility(FacilityCommand::List(storage)) => {

@@ -12,6 +12,7 @@ on_both!(
     a_valid_file_imports_whole_and_a_bad_one_imports_nothing,
     facilities_import_from_csv_all_or_nothing,
     reference_data_reaches_each_municipality_through_the_feed,
+    indicators_import_and_only_an_approved_plan_reaches_phones,
 );
 
 fn square(lon: f64, lat: f64, d: f64) -> Value {
@@ -461,6 +462,159 @@ async fn reference_data_reaches_each_municipality_through_the_feed(backend: Back
     assert!(names.contains(&json!("Водопровод №1")), "{names:?}");
     assert!(matches!(
         server.storage.verify_audit().await.unwrap(),
+        jmet::storage::AuditReport::Intact { .. }
+    ));
+    server.stop().await;
+}
+
+const INDICATORS: &str = r#"code,municipality,name_ky,name_ru,name_en,level,kind,unit,baseline,targets,measured_by,delegated,rule
+W-1,KG-N-AT-01,Суу,Доступ к воде,Households with piped water,outcome,quantitative,%,62,2025:70;2026:80;2027:90,jmet,no,"{""type"":""aggregate"",""form"":""water_visit"",""field"":""households_served"",""fn"":""sum""}"
+H-1,KG-N-AT-01,ФАП,ФАП работает,Health post open,output,qualitative,,,2026-H1:1,jmet,yes,"{""type"":""aggregate"",""form"":""health_visit"",""field"":""open"",""fn"":""latest""}"
+B-1,KG-N-AT-01,Бюджет,Бюджет,Budget spent,resource,quantitative,KGS,,2026:1000000,lsg,no,"{""type"":""lsg_entry""}"
+W-2,KG-N-AT-02,Суу,Вода,Water,outcome,quantitative,%,50,2026:60,jmet,no,"{""type"":""lsg_entry""}"
+"#;
+
+async fn indicators_import_and_only_an_approved_plan_reaches_phones(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let storage = &server.storage;
+    let text = collection(naryn());
+    storage
+        .import_territories(&parse_geojson(&text).unwrap(), &text, 1)
+        .await
+        .unwrap();
+    let parsed = jmet::indicator::parse_csv(INDICATORS).unwrap();
+    assert_eq!(parsed[0].targets.get("2026"), Some(&80.0));
+    assert_eq!(parsed[1].baseline, None);
+    assert_eq!(
+        storage
+            .import_indicators(&parsed, INDICATORS, 1)
+            .await
+            .map_err(|e| e.to_string()),
+        Ok(4)
+    );
+
+    let header = INDICATORS.lines().next().unwrap();
+    let with = |row: &str| format!("{header}\n{row}\n");
+    let ok_rule = r#""{""type"":""lsg_entry""}""#;
+    let cases = [
+        (
+            with(&format!(
+                "X-1,KG-N-AT-01,a,b,c,impact,quantitative,%,1,2026:2,jmet,no,{ok_rule}"
+            )),
+            "line 2: level",
+        ),
+        (
+            with(&format!(
+                "X-1,KG-N-AT-01,a,b,c,outcome,quantitative,%,1,2026-H3:2,jmet,no,{ok_rule}"
+            )),
+            "line 2: targets",
+        ),
+        (
+            with(&format!(
+                "X-1,KG-N-AT-01,a,b,c,outcome,quantitative,%,lots,2026:2,jmet,no,{ok_rule}"
+            )),
+            "line 2: baseline",
+        ),
+        (
+            with(&format!(
+                "X-1,KG-N-AT-01,a,b,c,outcome,quantitative,%,1,2026:2,mayor,no,{ok_rule}"
+            )),
+            "line 2: measured_by",
+        ),
+        (
+            with("X-1,KG-N-AT-01,a,b,c,outcome,quantitative,%,1,2026:2,jmet,no,{not json"),
+            "line 2: rule",
+        ),
+        (
+            with(
+                r#"X-1,KG-N-AT-01,a,b,c,outcome,quantitative,%,1,2026:2,jmet,no,"{""type"":""magic""}""#,
+            ),
+            "line 2: rule",
+        ),
+        (
+            with(&format!(
+                "X-1,KG-N-AT,a,b,c,outcome,quantitative,%,1,2026:2,jmet,no,{ok_rule}"
+            )),
+            "line 2: KG-N-AT is not a stored municipality",
+        ),
+    ];
+    for (text, at) in &cases {
+        let result = match jmet::indicator::parse_csv(text) {
+            Err(e) => Err(e.to_string()),
+            Ok(parsed) => storage
+                .import_indicators(&parsed, text, 2)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        };
+        let error = result.expect_err("a bad file is refused");
+        assert!(error.starts_with(at), "expected {at:?}, got {error:?}");
+    }
+
+    let municipality = "KG-N-AT-01".parse().unwrap();
+    assert!(
+        storage
+            .set_plan(&municipality, &["W-2".into()], 2)
+            .await
+            .is_err(),
+        "another municipality's indicator"
+    );
+    storage
+        .set_plan(&municipality, &["W-1".into(), "H-1".into()], 2)
+        .await
+        .unwrap();
+    let phone = server.device(&["KG-N-AT-01"]).await;
+    let indicators_on_phone = |store: &sync_protocol::Store| -> Vec<String> {
+        let mut codes: Vec<String> = store
+            .iter()
+            .filter(|(c, _, _)| c.as_str() == "indicators")
+            .map(|(_, _, s)| {
+                s.fields[&"code".parse().unwrap()]
+                    .value
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        codes.sort();
+        codes
+    };
+    let mut pulled = sync_protocol::Store::default();
+    let cursor = phone.pull_all(&mut pulled, None, 100).await;
+    assert!(
+        indicators_on_phone(&pulled).is_empty(),
+        "a draft plan is not official"
+    );
+    assert!(
+        storage
+            .approve_plan(&municipality, "31.03.2026", "12", 3)
+            .await
+            .is_err()
+    );
+    storage
+        .approve_plan(&municipality, "2026-03-31", "No. 12/4", 3)
+        .await
+        .unwrap();
+    phone.pull_all(&mut pulled, cursor, 100).await;
+    assert_eq!(indicators_on_phone(&pulled), ["H-1", "W-1"]);
+    let plan = storage.plan(&municipality).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            plan.status.as_str(),
+            plan.approved_on.as_deref(),
+            plan.decision.as_deref()
+        ),
+        ("approved", Some("2026-03-31"), Some("No. 12/4"))
+    );
+    let other = server.device(&["KG-N-AT-02"]).await;
+    let mut theirs = sync_protocol::Store::default();
+    other.pull_all(&mut theirs, None, 100).await;
+    assert!(
+        indicators_on_phone(&theirs).is_empty(),
+        "nothing of another municipality"
+    );
+    assert!(matches!(
+        storage.verify_audit().await.unwrap(),
         jmet::storage::AuditReport::Intact { .. }
     ));
     server.stop().await;

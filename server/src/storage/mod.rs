@@ -5,6 +5,7 @@ mod connect;
 mod devices;
 mod enrollment;
 mod facilities;
+mod indicators;
 mod migration;
 mod reference;
 mod sql;
@@ -26,6 +27,7 @@ pub use connect::Location;
 pub use devices::{AuthedDevice, NewDevice};
 pub use enrollment::{EnrollError, EnrollmentCode};
 pub use facilities::StoredFacility;
+pub use indicators::MePlan;
 pub use sync::{
     CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,
 };

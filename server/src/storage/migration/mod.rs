@@ -8,6 +8,7 @@ mod m20261124_000003_territories;
 mod m20261124_000004_facilities;
 mod m20261124_000005_teams;
 mod m20261124_000006_enrollment;
+mod m20261124_000007_indicators;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_facilities::MIGRATION),
             Box::new(m20261124_000005_teams::MIGRATION),
             Box::new(m20261124_000006_enrollment::MIGRATION),
+            Box::new(m20261124_000007_indicators::MIGRATION),
         ]
     }
 }
