@@ -2,6 +2,7 @@
 
 pub mod api;
 mod csv_rows;
+pub mod demo;
 pub mod error;
 pub mod facility;
 pub mod indicator;

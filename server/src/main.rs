@@ -231,6 +231,10 @@ struct ServeArgs {
     /// How many seconds ahead of the server's clock an op's HLC may be.
     #[arg(long, default_value_t = Settings::default().max_clock_skew_ms / 1000)]
     max_clock_skew_secs: u64,
+    /// Load the demo data set (15 pilot municipalities, about three years of synthetic visits and
+    /// survey responses) into a database that has no territories yet.
+    #[arg(long)]
+    demo: bool,
     /// Pushes processed at once; more wait their turn (bounds memory).
     #[arg(long, default_value_t = Settings::default().push_concurrency)]
     push_concurrency: usize,
@@ -570,6 +574,24 @@ async fn run(command: Command) -> Result<(), String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let storage = args.storage.open().await?;
+    if args.demo {
+        if jmet::demo::is_loaded(&storage)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            tracing::info!("demo data already loaded");
+        } else {
+            let started = std::time::Instant::now();
+            let summary = jmet::demo::load(&storage, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| format!("loading the demo data: {e}"))?;
+            tracing::info!(
+                ?summary,
+                seconds = started.elapsed().as_secs_f64(),
+                "demo data loaded"
+            );
+        }
+    }
     let settings = Settings {
         body_limit: args.body_limit,
         max_clock_skew_ms: args.max_clock_skew_secs.saturating_mul(1000),

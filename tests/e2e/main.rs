@@ -9,6 +9,7 @@ mod bad_input;
 mod concurrency;
 mod convergence;
 mod crash;
+mod demo;
 mod push_pull;
 mod reset;
 mod teams;

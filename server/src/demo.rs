@@ -1,0 +1,342 @@
+//! The demo data set (`jmet serve --demo`): the 15 pilot municipalities of the source document
+//! with territories, facilities, SEDP indicators and approved M&E plans from `fixtures/demo/`
+//! (municipalities and below are synthetic; see `fixtures/generate_demo.py`), JMET teams whose
+//! members come and go, and about three years of synthetic visits and survey responses, merged
+//! through the same push path phones use. Deterministic for a given seed.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use sync_protocol::{Change, Clock, Collection, FieldName, Op, OpId, RecordId, Scope};
+
+use crate::storage::{CheckedOp, Storage, StorageError};
+
+const TERRITORIES: &str = include_str!("../../fixtures/demo/territories.geojson");
+const FACILITIES: &str = include_str!("../../fixtures/demo/facilities.csv");
+const INDICATORS: &str = include_str!("../../fixtures/demo/indicators.csv");
+
+/// Monitoring months covered: January 2024 to October 2026.
+const FIRST_YEAR: u32 = 2024;
+const MONTHS: u32 = 34;
+/// Resident survey respondents per municipality and year.
+const RESPONDENTS: usize = 60;
+
+/// What was loaded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DemoSummary {
+    pub municipalities: usize,
+    pub facilities: usize,
+    pub indicators: usize,
+    pub members: usize,
+    pub visits: usize,
+    pub survey_responses: usize,
+}
+
+/// A small deterministic generator (xorshift), so the demo is the same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 10_000) as f64 / 10_000.0 < p
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Invalid(format!("demo data: {e}"))
+}
+
+/// Whether the database already holds territories (then the demo is not loaded again).
+pub async fn is_loaded(storage: &Storage) -> Result<bool, StorageError> {
+    Ok(!storage.territories().await?.is_empty())
+}
+
+/// Loads everything into `storage`; `now_ms` stamps the imports.
+pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, StorageError> {
+    let territories = crate::territory::parse_geojson(TERRITORIES).map_err(fail)?;
+    storage
+        .import_territories(&territories, TERRITORIES, now_ms)
+        .await
+        .map_err(fail)?;
+    let facilities = crate::facility::parse_csv(FACILITIES).map_err(fail)?;
+    storage
+        .import_facilities(&facilities, FACILITIES, now_ms)
+        .await
+        .map_err(fail)?;
+    let indicators = crate::indicator::parse_csv(INDICATORS).map_err(fail)?;
+    storage
+        .import_indicators(&indicators, INDICATORS, now_ms)
+        .await
+        .map_err(fail)?;
+
+    let municipalities: Vec<&crate::territory::Territory> = territories
+        .iter()
+        .filter(|t| t.level == crate::territory::Level::Municipality)
+        .collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut summary = DemoSummary {
+        municipalities: municipalities.len(),
+        facilities: facilities.len(),
+        indicators: indicators.len(),
+        members: 0,
+        visits: 0,
+        survey_responses: 0,
+    };
+    let visits = Collection::parse("visits").map_err(fail)?;
+    let surveys = Collection::parse("survey_responses").map_err(fail)?;
+    for (m, municipality) in municipalities.iter().enumerate() {
+        let scope = municipality.code.clone();
+        // The M&E plan: the indicators a JMET can measure, approved by the council in February.
+        let plan: Vec<String> = indicators
+            .iter()
+            .filter(|i| i.municipality == scope && i.measured_by == "jmet")
+            .map(|i| i.code.to_string())
+            .collect();
+        storage.set_plan(&scope, &plan, now_ms).await?;
+        let decision = format!("No. {}/{}", 3 + m % 4, 10 + m);
+        storage
+            .approve_plan(
+                &scope,
+                &format!("2025-02-{:02}", 10 + m % 15),
+                &decision,
+                now_ms,
+            )
+            .await
+            .map_err(fail)?;
+
+        // A team whose members turn over: two leave during the period, two join later.
+        let team = storage
+            .create_team(&scope, &format!("JMET {}", municipality.name_en), now_ms)
+            .await?;
+        let names = [
+            "Aigul", "Bakyt", "Cholpon", "Dastan", "Elmira", "Farida", "Gulnara", "Ilyas",
+        ];
+        let mut members = Vec::new();
+        for (k, name) in names.iter().enumerate().take(6) {
+            let joined = if k < 4 {
+                "2023-11-01".to_owned()
+            } else {
+                format!("2025-{:02}-01", 3 + k)
+            };
+            let member = storage
+                .add_member(&team, &format!("{name} (synthetic)"), &joined, now_ms)
+                .await?;
+            let device = storage
+                .create_member_device(&member, Some("demo phone"), now_ms)
+                .await?;
+            // Members 0..4 serve from the start; 4 and 5 from their joining month.
+            let from_month = if k < 4 { 0 } else { 14 + k as u32 };
+            let until_month = match k {
+                1 => 12,
+                3 => 20,
+                _ => MONTHS,
+            };
+            members.push((member, device.device_id, from_month, until_month));
+        }
+        summary.members += members.len();
+
+        let own: Vec<&crate::facility::Facility> = facilities
+            .iter()
+            .filter(|f| f.municipality == scope)
+            .collect();
+        let mut batch: Vec<(sync_protocol::DeviceId, Op)> = Vec::new();
+        let mut clocks: BTreeMap<sync_protocol::DeviceId, Clock> = BTreeMap::new();
+        for month in 0..MONTHS {
+            let year = FIRST_YEAR + month / 12;
+            let mon = month % 12 + 1;
+            let on_duty: Vec<_> = members
+                .iter()
+                .filter(|(_, _, from, until)| (*from..*until).contains(&month))
+                .collect();
+            if on_duty.is_empty() {
+                continue;
+            }
+            // Services improve slowly over the period, with noise: plan versus fact has a story.
+            let progress = month as f64 / MONTHS as f64;
+            for facility in own.iter().filter(|f| {
+                matches!(
+                    f.kind,
+                    "piped_water_system" | "water_point" | "health_post" | "family_medicine_centre"
+                )
+            }) {
+                let (_, device, _, _) = on_duty[rng.below(on_duty.len() as u64) as usize];
+                let day = 1 + rng.below(27) as u32;
+                let mut fields = vec![
+                    ("facility", json!(facility.code)),
+                    ("captured_on", json!(format!("{year}-{mon:02}-{day:02}"))),
+                    (
+                        "gps",
+                        json!({"lat": facility.lat + (rng.below(200) as f64 - 100.0) / 1e5, "lon": facility.lon + (rng.below(200) as f64 - 100.0) / 1e5, "acc": 4 + rng.below(20)}),
+                    ),
+                ];
+                if facility.kind.contains("water") {
+                    fields.push(("form", json!("water_visit")));
+                    fields.push((
+                        "supply_hours",
+                        json!(8 + (progress * 10.0) as u64 + rng.below(5)),
+                    ));
+                    fields.push(("water_clear", json!(rng.chance(0.7 + 0.2 * progress))));
+                    fields.push((
+                        "households_served_share",
+                        json!(55 + (progress * 20.0) as u64 + rng.below(8)),
+                    ));
+                    fields.push((
+                        "access_road_ok",
+                        json!(rng.chance(if mon <= 4 { 0.5 } else { 0.9 })),
+                    ));
+                } else {
+                    fields.push(("form", json!("health_visit")));
+                    fields.push(("open", json!(rng.chance(0.75 + 0.15 * progress))));
+                    fields.push(("staff_present", json!(1 + rng.below(3))));
+                    fields.push((
+                        "medicines",
+                        json!(if rng.chance(0.6 + 0.3 * progress) {
+                            "yes"
+                        } else {
+                            "no"
+                        }),
+                    ));
+                    fields.push((
+                        "wait_minutes",
+                        json!(50 - (progress * 20.0) as u64 + rng.below(15)),
+                    ));
+                }
+                batch.push((
+                    *device,
+                    op(&visits, &scope, fields, device, &mut clocks, year, mon, day)?,
+                ));
+                summary.visits += 1;
+            }
+        }
+        // The annual resident survey, anonymous: village, sex and age band only.
+        let villages: Vec<&crate::territory::Territory> = territories
+            .iter()
+            .filter(|t| t.parent.as_ref() == Some(&scope))
+            .collect();
+        for year in FIRST_YEAR..FIRST_YEAR + 3 {
+            let month = (year - FIRST_YEAR) * 12 + 9;
+            let on_duty: Vec<_> = members
+                .iter()
+                .filter(|(_, _, from, until)| (*from..*until).contains(&month.min(MONTHS - 1)))
+                .collect();
+            for _ in 0..RESPONDENTS {
+                let (_, device, _, _) = on_duty[rng.below(on_duty.len() as u64) as usize];
+                let lift = (year - FIRST_YEAR) as f64 * 0.08;
+                let satisfaction = [
+                    "very_dissatisfied",
+                    "dissatisfied",
+                    "neutral",
+                    "satisfied",
+                    "very_satisfied",
+                ];
+                let sat = ((rng.below(100) as f64 / 100.0 + lift) * 5.0).min(4.0) as usize;
+                let fields = vec![
+                    ("form", json!("resident_survey")),
+                    ("survey_year", json!(year)),
+                    (
+                        "village",
+                        json!(villages[rng.below(villages.len() as u64) as usize].code),
+                    ),
+                    (
+                        "sex",
+                        json!(if rng.chance(0.52) { "female" } else { "male" }),
+                    ),
+                    (
+                        "age_band",
+                        json!(["18-29", "30-44", "45-59", "60+"][rng.below(4) as usize]),
+                    ),
+                    ("water_satisfied", json!(satisfaction[sat])),
+                    ("attended_meeting", json!(rng.chance(0.22 + lift))),
+                    (
+                        "trust_lsg",
+                        json!(
+                            ["no_trust", "some_trust", "trust", "fully_trust"]
+                                [rng.below(4) as usize]
+                        ),
+                    ),
+                ];
+                let day = 1 + rng.below(27) as u32;
+                batch.push((
+                    *device,
+                    op(&surveys, &scope, fields, device, &mut clocks, year, 10, day)?,
+                ));
+                summary.survey_responses += 1;
+            }
+        }
+        // Each phone pushes its own ops, as phones do, in batches.
+        let mut by_device: BTreeMap<sync_protocol::DeviceId, Vec<CheckedOp>> = BTreeMap::new();
+        for (device, op) in batch {
+            let json = serde_json::to_string(&op).map_err(fail)?;
+            by_device
+                .entry(device)
+                .or_default()
+                .push(CheckedOp { op, json });
+        }
+        for (device, ops) in by_device {
+            for chunk in ops.chunks(500) {
+                storage.apply_push(device, now_ms, chunk, &[]).await?;
+            }
+        }
+    }
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn op(
+    collection: &Collection,
+    scope: &Scope,
+    fields: Vec<(&str, Value)>,
+    device: &sync_protocol::DeviceId,
+    clocks: &mut BTreeMap<sync_protocol::DeviceId, Clock>,
+    year: u32,
+    month: u32,
+    day: u32,
+) -> Result<Op, StorageError> {
+    let set = fields
+        .into_iter()
+        .map(|(k, v)| FieldName::parse(k).map(|name| (name, v)).map_err(fail))
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    // Stamped at the capture day (noon UTC), as the phone's clock would have.
+    let days = days_from_civil(year as i64, month, day);
+    let wall = (days * 86_400 + 43_200) as u64 * 1000;
+    let clock = clocks
+        .entry(*device)
+        .or_insert_with(|| Clock::new(device.0));
+    Ok(Op {
+        op_id: OpId::generate(),
+        collection: collection.clone(),
+        record_id: RecordId::generate(),
+        scope: scope.clone(),
+        hlc: clock.tick(wall),
+        change: Change::Set(set),
+    })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_days() {
+        assert_eq!(super::days_from_civil(1970, 1, 1), 0);
+        assert_eq!(super::days_from_civil(2024, 2, 29), 19_782);
+        assert_eq!(super::days_from_civil(2026, 11, 24), 20_781);
+    }
+}

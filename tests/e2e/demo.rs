@@ -1,0 +1,107 @@
+//! The demo data set loads through the real import and push paths, and what a phone of one
+//! municipality then pulls is that municipality's, complete and anonymous where it must be.
+
+use std::collections::BTreeMap;
+
+use jmet::demo::DemoSummary;
+use sync_protocol::Store;
+
+use crate::harness::{Backend, TestServer};
+use crate::on_both;
+
+on_both!(the_demo_loads_and_each_municipality_sees_its_own);
+
+async fn the_demo_loads_and_each_municipality_sees_its_own(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let storage = &server.storage;
+    assert!(!jmet::demo::is_loaded(storage).await.unwrap());
+    let summary = jmet::demo::load(storage, crate::harness::now_ms() as i64)
+        .await
+        .unwrap();
+    assert_eq!(
+        summary,
+        DemoSummary {
+            municipalities: 15,
+            facilities: 150,
+            indicators: 300,
+            members: 90,
+            visits: 3060,
+            survey_responses: 2700
+        }
+    );
+    assert!(jmet::demo::is_loaded(storage).await.unwrap());
+    let territories = storage.territories().await.unwrap();
+    let count = |level: &str| territories.iter().filter(|t| t.level == level).count();
+    assert_eq!(
+        (
+            count("oblast"),
+            count("rayon"),
+            count("municipality"),
+            count("village")
+        ),
+        (2, 12, 15, 45)
+    );
+    let naryn = territories
+        .iter()
+        .filter(|t| t.level == "municipality" && t.code.starts_with("KG-N-"))
+        .count();
+    assert_eq!(
+        naryn, 5,
+        "5 pilot municipalities in Naryn oblast, 10 in Osh"
+    );
+
+    let phone = server.device(&["KG-N-AB-01"]).await;
+    let mut pulled = Store::default();
+    phone.pull_all(&mut pulled, None, 1000).await;
+    let mut per_collection: BTreeMap<String, usize> = BTreeMap::new();
+    for (collection, _, state) in pulled.iter() {
+        assert_eq!(
+            state.scope.as_str(),
+            "KG-N-AB-01",
+            "nothing of another municipality"
+        );
+        *per_collection.entry(collection.to_string()).or_default() += 1;
+    }
+    assert_eq!(per_collection["facilities"], 10);
+    assert_eq!(
+        per_collection["territories"], 4,
+        "the municipality and its three villages"
+    );
+    assert_eq!(per_collection["survey_responses"], 180);
+    assert!(per_collection["visits"] > 150);
+    assert!(
+        per_collection["indicators"] >= 10,
+        "the approved plan's indicators"
+    );
+    // Survey respondents are anonymous: village, sex and age band, no names or phones.
+    let allowed = [
+        "form",
+        "survey_year",
+        "village",
+        "sex",
+        "age_band",
+        "water_satisfied",
+        "attended_meeting",
+        "trust_lsg",
+    ];
+    for (collection, _, state) in pulled.iter() {
+        if collection.as_str() == "survey_responses" {
+            assert!(
+                state.fields.keys().all(|k| allowed.contains(&k.as_str())),
+                "{:?}",
+                state.fields.keys()
+            );
+        }
+    }
+    let plan = storage
+        .plan(&"KG-N-AB-01".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.status, "approved");
+    assert!(matches!(
+        storage.verify_audit().await.unwrap(),
+        jmet::storage::AuditReport::Intact { .. }
+    ));
+    server.stop().await;
+}
