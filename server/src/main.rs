@@ -317,10 +317,7 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Territory(TerritoryCommand::Import { storage, file }) => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let territories = jmet::territory::parse_geojson(&text)
-                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            let (text, territories) = read_for_import(&file, jmet::territory::parse_geojson)?;
             let storage = storage.open().await?;
             let imported = storage
                 .import_territories(&territories, &text, jmet::sync::now_ms() as i64)
@@ -330,10 +327,7 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Facility(FacilityCommand::Import { storage, file }) => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let facilities = jmet::facility::parse_csv(&text)
-                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            let (text, facilities) = read_for_import(&file, jmet::facility::parse_csv)?;
             let storage = storage.open().await?;
             let imported = storage
                 .import_facilities(&facilities, &text, jmet::sync::now_ms() as i64)
@@ -429,10 +423,7 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Indicator(IndicatorCommand::Import { storage, file }) => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let indicators = jmet::indicator::parse_csv(&text)
-                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            let (text, indicators) = read_for_import(&file, jmet::indicator::parse_csv)?;
             let storage = storage.open().await?;
             let imported = storage
                 .import_indicators(&indicators, &text, jmet::sync::now_ms() as i64)
@@ -609,4 +600,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     storage.close().await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Reads and checks an import file; the error names the file and the place in it.
+fn read_for_import<T>(
+    file: &std::path::Path,
+    parse: fn(&str) -> Result<Vec<T>, jmet::territory::ImportError>,
+) -> Result<(String, Vec<T>), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let parsed =
+        parse(&text).map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+    Ok((text, parsed))
 }

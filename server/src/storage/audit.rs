@@ -59,14 +59,15 @@ pub(crate) fn ops_digest<'a>(ops: impl Iterator<Item = (&'a str, &'a str)>) -> S
     hex::encode(h.finalize())
 }
 
-/// Appends an entry inside the caller's write transaction and returns its sequence number. The
-/// caller holds the database's write lock (SQLite's, or the change counter row on PostgreSQL),
-/// so entries are appended one at a time and the chain never forks.
+/// Appends an entry inside the caller's write transaction and returns its sequence number. It
+/// first takes the lock that orders entries (SQLite's write lock is already held; on PostgreSQL
+/// the change counter row), so entries are appended one at a time and the chain never forks.
 pub(crate) async fn append(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
     entry: NewEntry<'_>,
 ) -> Result<i64, StorageError> {
+    lock_chain(tx, backend).await?;
     let q = Sql::new(backend).push("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
     let (seq, prev_hash) = match sql::query_all(tx, q).await?.first() {
         Some(row) => (
@@ -103,11 +104,9 @@ pub(crate) async fn append(
     Ok(seq)
 }
 
-/// Takes the lock that orders audit entries for a write that does not bump the change counter.
-pub(crate) async fn lock_chain(
-    tx: &impl ConnectionTrait,
-    backend: DbBackend,
-) -> Result<(), StorageError> {
+/// Takes the lock that orders audit entries. Re-taking it in a push, which already holds the
+/// counter row, costs nothing.
+async fn lock_chain(tx: &impl ConnectionTrait, backend: DbBackend) -> Result<(), StorageError> {
     if backend == DbBackend::Postgres {
         let q = Sql::new(backend).push("UPDATE change_counter SET value = value WHERE id = 1");
         sql::execute(tx, q).await?;

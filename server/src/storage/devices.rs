@@ -107,7 +107,6 @@ impl Storage {
                 "no active device {device_id}"
             )));
         }
-        audit::lock_chain(&write.tx, self.backend()).await?;
         let entry = audit::NewEntry {
             at_ms: now_ms,
             actor: "cli",
@@ -164,7 +163,6 @@ pub(crate) async fn insert_device(
         "label": label,
         "member_id": member,
     });
-    audit::lock_chain(tx, backend).await?;
     let entry = audit::NewEntry {
         at_ms: now_ms,
         actor: "cli",
@@ -198,7 +196,6 @@ pub(crate) async fn revoke_member_devices(
         .bind(member)
         .push(" AND revoked_at_ms IS NULL");
     sql::execute(tx, q).await?;
-    audit::lock_chain(tx, backend).await?;
     for device_id in &revoked {
         let entry = audit::NewEntry {
             at_ms: now_ms,

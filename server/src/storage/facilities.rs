@@ -113,7 +113,6 @@ impl Storage {
             })
             .collect();
         reference::publish(&write.tx, backend, published, now_ms).await?;
-        audit::lock_chain(&write.tx, backend).await?;
         let detail = serde_json::json!({
             "facilities": facilities.len(),
             "sha256": hex::encode(Sha256::digest(source.as_bytes())),

@@ -90,7 +90,6 @@ impl Storage {
                 );
             sql::execute(&write.tx, q).await?;
         }
-        audit::lock_chain(&write.tx, backend).await?;
         let detail = serde_json::json!({"indicators": indicators.len(), "sha256": hex::encode(Sha256::digest(source.as_bytes()))});
         audit::append(
             &write.tx,
@@ -146,7 +145,6 @@ impl Storage {
                 .push(") ON CONFLICT DO NOTHING");
             sql::execute(&write.tx, q).await?;
         }
-        audit::lock_chain(&write.tx, backend).await?;
         let detail = serde_json::json!({"municipality": municipality, "indicators": codes});
         audit::append(
             &write.tx,
@@ -251,7 +249,6 @@ impl Storage {
             });
         }
         reference::publish(&write.tx, backend, published, now_ms).await?;
-        audit::lock_chain(&write.tx, backend).await?;
         let detail = serde_json::json!({"municipality": municipality, "session_date": session_date, "decision": decision});
         audit::append(
             &write.tx,

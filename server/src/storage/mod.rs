@@ -153,7 +153,6 @@ impl Storage {
             .bind(epoch.as_str())
             .push(" WHERE key = 'epoch'");
         sql::execute(&write.tx, q).await?;
-        audit::lock_chain(&write.tx, self.backend()).await?;
         let entry = audit::NewEntry {
             at_ms: now_ms,
             actor: "cli",

@@ -78,7 +78,6 @@ impl Storage {
             .bind(now_ms)
             .push(")");
         sql::execute(&write.tx, q).await?;
-        audit::lock_chain(&write.tx, backend).await?;
         let detail =
             serde_json::json!({"team_id": team_id, "municipality": municipality, "name": name});
         audit::append(
@@ -125,7 +124,6 @@ impl Storage {
             .bind(joined_on)
             .push(")");
         sql::execute(&write.tx, q).await?;
-        audit::lock_chain(&write.tx, backend).await?;
         let detail =
             serde_json::json!({"member_id": member_id, "team_id": team_id, "joined_on": joined_on});
         audit::append(
@@ -194,7 +192,6 @@ impl Storage {
                 "no current member {member_id}"
             )));
         }
-        audit::lock_chain(&write.tx, backend).await?;
         let detail = serde_json::json!({"member_id": member_id, "left_on": left_on});
         audit::append(
             &write.tx,

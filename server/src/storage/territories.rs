@@ -128,7 +128,6 @@ impl Storage {
             });
         }
         reference::publish(&write.tx, backend, published, now_ms).await?;
-        audit::lock_chain(&write.tx, backend).await?;
         let detail = serde_json::json!({
             "territories": territories.len(),
             "sha256": hex::encode(Sha256::digest(source.as_bytes())),
