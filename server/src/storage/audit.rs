@@ -17,7 +17,7 @@ use super::{Storage, StorageError};
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// An entry about to be written.
-pub(crate) struct NewEntry<'a> {
+struct NewEntry<'a> {
     pub at_ms: i64,
     pub actor: &'a str,
     pub action: &'a str,
@@ -62,7 +62,7 @@ pub(crate) fn ops_digest<'a>(ops: impl Iterator<Item = (&'a str, &'a str)>) -> S
 /// Appends an entry inside the caller's write transaction and returns its sequence number. It
 /// first takes the lock that orders entries (SQLite's write lock is already held; on PostgreSQL
 /// the change counter row), so entries are appended one at a time and the chain never forks.
-pub(crate) async fn append(
+async fn append(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
     entry: NewEntry<'_>,
@@ -102,6 +102,28 @@ pub(crate) async fn append(
         .push(")");
     sql::execute(tx, q).await?;
     Ok(seq)
+}
+
+/// Appends an entry: who (`actor`), what (`action`) and its `detail` text (JSON).
+pub(crate) async fn record(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    at_ms: i64,
+    actor: &str,
+    action: &str,
+    detail: String,
+) -> Result<i64, StorageError> {
+    append(
+        tx,
+        backend,
+        NewEntry {
+            at_ms,
+            actor,
+            action,
+            detail,
+        },
+    )
+    .await
 }
 
 /// Takes the lock that orders audit entries. Re-taking it in a push, which already holds the

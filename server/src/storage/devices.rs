@@ -107,13 +107,15 @@ impl Storage {
                 "no active device {device_id}"
             )));
         }
-        let entry = audit::NewEntry {
-            at_ms: now_ms,
-            actor: "cli",
-            action: "device.revoke",
-            detail: serde_json::json!({"device_id": device_id}).to_string(),
-        };
-        audit::append(&write.tx, self.backend(), entry).await?;
+        audit::record(
+            &write.tx,
+            self.backend(),
+            now_ms,
+            "cli",
+            "device.revoke",
+            serde_json::json!({"device_id": device_id}).to_string(),
+        )
+        .await?;
         write.tx.commit().await?;
         Ok(())
     }
@@ -163,13 +165,15 @@ pub(crate) async fn insert_device(
         "label": label,
         "member_id": member,
     });
-    let entry = audit::NewEntry {
-        at_ms: now_ms,
-        actor: "cli",
-        action: "device.create",
-        detail: detail.to_string(),
-    };
-    audit::append(tx, backend, entry).await?;
+    audit::record(
+        tx,
+        backend,
+        now_ms,
+        "cli",
+        "device.create",
+        detail.to_string(),
+    )
+    .await?;
     Ok(NewDevice { device_id, token })
 }
 
@@ -197,13 +201,15 @@ pub(crate) async fn revoke_member_devices(
         .push(" AND revoked_at_ms IS NULL");
     sql::execute(tx, q).await?;
     for device_id in &revoked {
-        let entry = audit::NewEntry {
-            at_ms: now_ms,
-            actor: "cli",
-            action: "device.revoke",
-            detail: serde_json::json!({"device_id": device_id, "member_id": member}).to_string(),
-        };
-        audit::append(tx, backend, entry).await?;
+        audit::record(
+            tx,
+            backend,
+            now_ms,
+            "cli",
+            "device.revoke",
+            serde_json::json!({"device_id": device_id, "member_id": member}).to_string(),
+        )
+        .await?;
     }
     Ok(revoked)
 }

@@ -117,13 +117,15 @@ impl Storage {
             "facilities": facilities.len(),
             "sha256": hex::encode(Sha256::digest(source.as_bytes())),
         });
-        let entry = audit::NewEntry {
-            at_ms: now_ms,
-            actor: "cli",
-            action: "facility.import",
-            detail: detail.to_string(),
-        };
-        audit::append(&write.tx, backend, entry).await?;
+        audit::record(
+            &write.tx,
+            backend,
+            now_ms,
+            "cli",
+            "facility.import",
+            detail.to_string(),
+        )
+        .await?;
         write.tx.commit().await?;
         Ok(facilities.len())
     }

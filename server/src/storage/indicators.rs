@@ -91,15 +91,13 @@ impl Storage {
             sql::execute(&write.tx, q).await?;
         }
         let detail = serde_json::json!({"indicators": indicators.len(), "sha256": hex::encode(Sha256::digest(source.as_bytes()))});
-        audit::append(
+        audit::record(
             &write.tx,
             backend,
-            audit::NewEntry {
-                at_ms: now_ms,
-                actor: "cli",
-                action: "indicator.import",
-                detail: detail.to_string(),
-            },
+            now_ms,
+            "cli",
+            "indicator.import",
+            detail.to_string(),
         )
         .await?;
         write.tx.commit().await?;
@@ -146,15 +144,13 @@ impl Storage {
             sql::execute(&write.tx, q).await?;
         }
         let detail = serde_json::json!({"municipality": municipality, "indicators": codes});
-        audit::append(
+        audit::record(
             &write.tx,
             backend,
-            audit::NewEntry {
-                at_ms: now_ms,
-                actor: "cli",
-                action: "plan.set",
-                detail: detail.to_string(),
-            },
+            now_ms,
+            "cli",
+            "plan.set",
+            detail.to_string(),
         )
         .await?;
         write.tx.commit().await?;
@@ -250,15 +246,13 @@ impl Storage {
         }
         reference::publish(&write.tx, backend, published, now_ms).await?;
         let detail = serde_json::json!({"municipality": municipality, "session_date": session_date, "decision": decision});
-        audit::append(
+        audit::record(
             &write.tx,
             backend,
-            audit::NewEntry {
-                at_ms: now_ms,
-                actor: "cli",
-                action: "plan.approve",
-                detail: detail.to_string(),
-            },
+            now_ms,
+            "cli",
+            "plan.approve",
+            detail.to_string(),
         )
         .await?;
         write.tx.commit().await?;

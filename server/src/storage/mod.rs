@@ -153,13 +153,15 @@ impl Storage {
             .bind(epoch.as_str())
             .push(" WHERE key = 'epoch'");
         sql::execute(&write.tx, q).await?;
-        let entry = audit::NewEntry {
-            at_ms: now_ms,
-            actor: "cli",
-            action: "epoch.rotate",
-            detail: serde_json::json!({"epoch": epoch}).to_string(),
-        };
-        audit::append(&write.tx, self.backend(), entry).await?;
+        audit::record(
+            &write.tx,
+            self.backend(),
+            now_ms,
+            "cli",
+            "epoch.rotate",
+            serde_json::json!({"epoch": epoch}).to_string(),
+        )
+        .await?;
         write.tx.commit().await?;
         Ok(epoch)
     }

@@ -246,13 +246,9 @@ pub(crate) async fn apply_in_tx(
             "rejected": refused.len() + late_refusals.len(),
             "digest": digest,
         });
-        let entry = audit::NewEntry {
-            at_ms: received_at_ms,
-            actor: &author.actor(),
-            action: "push",
-            detail: detail.to_string(),
-        };
-        let audit_seq = audit::append(tx, backend, entry).await?;
+        let actor = author.actor();
+        let detail = detail.to_string();
+        let audit_seq = audit::record(tx, backend, received_at_ms, &actor, "push", detail).await?;
         insert_op_log(
             tx,
             backend,

@@ -80,15 +80,13 @@ impl Storage {
         sql::execute(&write.tx, q).await?;
         let detail =
             serde_json::json!({"team_id": team_id, "municipality": municipality, "name": name});
-        audit::append(
+        audit::record(
             &write.tx,
             backend,
-            audit::NewEntry {
-                at_ms: now_ms,
-                actor: "cli",
-                action: "team.create",
-                detail: detail.to_string(),
-            },
+            now_ms,
+            "cli",
+            "team.create",
+            detail.to_string(),
         )
         .await?;
         write.tx.commit().await?;
@@ -126,15 +124,13 @@ impl Storage {
         sql::execute(&write.tx, q).await?;
         let detail =
             serde_json::json!({"member_id": member_id, "team_id": team_id, "joined_on": joined_on});
-        audit::append(
+        audit::record(
             &write.tx,
             backend,
-            audit::NewEntry {
-                at_ms: now_ms,
-                actor: "cli",
-                action: "member.add",
-                detail: detail.to_string(),
-            },
+            now_ms,
+            "cli",
+            "member.add",
+            detail.to_string(),
         )
         .await?;
         write.tx.commit().await?;
@@ -193,15 +189,13 @@ impl Storage {
             )));
         }
         let detail = serde_json::json!({"member_id": member_id, "left_on": left_on});
-        audit::append(
+        audit::record(
             &write.tx,
             backend,
-            audit::NewEntry {
-                at_ms: now_ms,
-                actor: "cli",
-                action: "member.leave",
-                detail: detail.to_string(),
-            },
+            now_ms,
+            "cli",
+            "member.leave",
+            detail.to_string(),
         )
         .await?;
         let revoked = revoke_member_devices(&write.tx, backend, member_id, now_ms).await?;

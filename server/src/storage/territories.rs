@@ -132,13 +132,15 @@ impl Storage {
             "territories": territories.len(),
             "sha256": hex::encode(Sha256::digest(source.as_bytes())),
         });
-        let entry = audit::NewEntry {
-            at_ms: now_ms,
-            actor: "cli",
-            action: "territory.import",
-            detail: detail.to_string(),
-        };
-        audit::append(&write.tx, backend, entry).await?;
+        audit::record(
+            &write.tx,
+            backend,
+            now_ms,
+            "cli",
+            "territory.import",
+            detail.to_string(),
+        )
+        .await?;
         write.tx.commit().await?;
         Ok(territories.len())
     }
