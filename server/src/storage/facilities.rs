@@ -1,12 +1,10 @@
 //! Facilities: importing a checked file in one transaction, and reading them back.
 
-use std::collections::HashMap;
-
 use sha2::{Digest, Sha256};
 
 use super::reference::{self, ReferenceRecord};
 use super::sql::{self, Sql};
-use super::territories::ImportFailure;
+use super::territories::{ImportFailure, territory_levels};
 use super::{Storage, StorageError, audit};
 use crate::facility::Facility;
 use crate::territory::ImportError;
@@ -36,11 +34,7 @@ impl Storage {
     ) -> Result<usize, ImportFailure> {
         let backend = self.backend();
         let write = self.write().await?;
-        let q = Sql::new(backend).push("SELECT code, level FROM territories");
-        let mut levels: HashMap<String, String> = HashMap::new();
-        for row in sql::query_all(&write.tx, q).await? {
-            levels.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-        }
+        let levels = territory_levels(&write.tx, backend).await?;
         for f in facilities {
             match levels.get(f.municipality.as_str()).map(String::as_str) {
                 Some("municipality") => {}

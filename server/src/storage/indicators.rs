@@ -2,15 +2,13 @@
 //! the council approves it at a session. Only an approved plan's indicators are official, and
 //! only those reach the phones, through the change feed.
 
-use std::collections::HashMap;
-
 use sha2::{Digest, Sha256};
 use sync_protocol::Scope;
 
 use super::reference::{self, ReferenceRecord};
 use super::sql::{self, Sql};
 use super::teams::check_date;
-use super::territories::ImportFailure;
+use super::territories::{ImportFailure, territory_levels};
 use super::{Storage, StorageError, audit};
 use crate::indicator::Indicator;
 use crate::territory::ImportError;
@@ -25,18 +23,6 @@ pub struct MePlan {
     pub indicators: Vec<String>,
 }
 
-async fn municipality_levels(
-    tx: &impl sea_orm::ConnectionTrait,
-    backend: sea_orm::DbBackend,
-) -> Result<HashMap<String, String>, StorageError> {
-    let q = Sql::new(backend).push("SELECT code, level FROM territories");
-    let mut levels = HashMap::new();
-    for row in sql::query_all(tx, q).await? {
-        levels.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-    }
-    Ok(levels)
-}
-
 impl Storage {
     /// Imports (inserts or updates) every indicator of a file, or none.
     pub async fn import_indicators(
@@ -47,7 +33,7 @@ impl Storage {
     ) -> Result<usize, ImportFailure> {
         let backend = self.backend();
         let write = self.write().await?;
-        let levels = municipality_levels(&write.tx, backend).await?;
+        let levels = territory_levels(&write.tx, backend).await?;
         for i in indicators {
             if levels.get(i.municipality.as_str()).map(String::as_str) != Some("municipality") {
                 let problem = format!("{} is not a stored municipality", i.municipality);

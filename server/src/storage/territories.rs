@@ -45,11 +45,7 @@ impl Storage {
     ) -> Result<usize, ImportFailure> {
         let backend = self.backend();
         let write = self.write().await?;
-        let q = Sql::new(backend).push("SELECT code, level FROM territories");
-        let mut levels: HashMap<String, String> = HashMap::new();
-        for row in sql::query_all(&write.tx, q).await? {
-            levels.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-        }
+        let mut levels = territory_levels(&write.tx, backend).await?;
         for t in territories {
             levels.insert(t.code.to_string(), t.level.as_str().to_owned());
         }
@@ -164,4 +160,17 @@ impl Storage {
         out.sort_by_key(|t| (Level::parse(&t.level), t.code.clone()));
         Ok(out)
     }
+}
+
+/// The level of every stored territory, by code.
+pub(crate) async fn territory_levels(
+    tx: &impl sea_orm::ConnectionTrait,
+    backend: sea_orm::DbBackend,
+) -> Result<HashMap<String, String>, StorageError> {
+    let q = Sql::new(backend).push("SELECT code, level FROM territories");
+    let mut levels = HashMap::new();
+    for row in sql::query_all(tx, q).await? {
+        levels.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+    }
+    Ok(levels)
 }
