@@ -17,6 +17,8 @@ const INDICATORS: &str = include_str!("../../fixtures/demo/indicators.csv");
 
 /// Monitoring months covered: January 2024 to October 2026.
 const FIRST_YEAR: u32 = 2024;
+/// Who the audit log names for what the demo loader does.
+const ACTOR: &str = "demo loader";
 const MONTHS: u32 = 34;
 /// Resident survey respondents per municipality and year.
 const RESPONDENTS: usize = 60;
@@ -63,17 +65,17 @@ pub async fn is_loaded(storage: &Storage) -> Result<bool, StorageError> {
 pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, StorageError> {
     let territories = crate::territory::parse_geojson(TERRITORIES).map_err(fail)?;
     storage
-        .import_territories(&territories, TERRITORIES, now_ms)
+        .import_territories(&territories, TERRITORIES, ACTOR, now_ms)
         .await
         .map_err(fail)?;
     let facilities = crate::facility::parse_csv(FACILITIES).map_err(fail)?;
     storage
-        .import_facilities(&facilities, FACILITIES, now_ms)
+        .import_facilities(&facilities, FACILITIES, ACTOR, now_ms)
         .await
         .map_err(fail)?;
     let indicators = crate::indicator::parse_csv(INDICATORS).map_err(fail)?;
     storage
-        .import_indicators(&indicators, INDICATORS, now_ms)
+        .import_indicators(&indicators, INDICATORS, ACTOR, now_ms)
         .await
         .map_err(fail)?;
 
@@ -100,13 +102,14 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
             .filter(|i| i.municipality == scope && i.measured_by == "jmet")
             .map(|i| i.code.to_string())
             .collect();
-        storage.set_plan(&scope, &plan, now_ms).await?;
+        storage.set_plan(&scope, &plan, ACTOR, now_ms).await?;
         let decision = format!("No. {}/{}", 3 + m % 4, 10 + m);
         storage
             .approve_plan(
                 &scope,
                 &format!("2025-02-{:02}", 10 + m % 15),
                 &decision,
+                ACTOR,
                 now_ms,
             )
             .await
@@ -114,7 +117,12 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
 
         // A team whose members turn over: two leave during the period, two join later.
         let team = storage
-            .create_team(&scope, &format!("JMET {}", municipality.name_en), now_ms)
+            .create_team(
+                &scope,
+                &format!("JMET {}", municipality.name_en),
+                ACTOR,
+                now_ms,
+            )
             .await?;
         let names = [
             "Aigul", "Bakyt", "Cholpon", "Dastan", "Elmira", "Farida", "Gulnara", "Ilyas",
@@ -127,10 +135,16 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                 format!("2025-{:02}-01", 3 + k)
             };
             let member = storage
-                .add_member(&team, &format!("{name} (synthetic)"), &joined, now_ms)
+                .add_member(
+                    &team,
+                    &format!("{name} (synthetic)"),
+                    &joined,
+                    ACTOR,
+                    now_ms,
+                )
                 .await?;
             let device = storage
-                .create_member_device(&member, Some("demo phone"), now_ms)
+                .create_member_device(&member, Some("demo phone"), ACTOR, now_ms)
                 .await?;
             // Members 0..4 serve from the start; 4 and 5 from their joining month.
             let from_month = if k < 4 { 0 } else { 14 + k as u32 };

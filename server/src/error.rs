@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use sync_protocol::ErrorBody;
 use sync_protocol::wire::RESET_CODE;
 
-use crate::storage::StorageError;
+use crate::accounts::AccountError;
+use crate::storage::{ImportFailure, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -20,9 +21,35 @@ pub enum AppError {
     /// 400 `invalid_limit`.
     #[error("{0}")]
     InvalidLimit(String),
-    /// 401 `unauthorized`: missing, unknown or revoked token.
-    #[error("a valid device token is required: send Authorization: Bearer <token>")]
+    /// 401 `unauthorized`: missing, unknown or revoked token, or no session.
+    #[error(
+        "sign in first, or send a valid token: Authorization: Bearer <token> (device or API token)"
+    )]
     Unauthorized,
+    /// 401 `bad_credentials`: unknown login or wrong password (never says which).
+    #[error("unknown login or wrong password")]
+    BadCredentials,
+    /// 403 `forbidden`: signed in, but this role or scope may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 403 `csrf_failed`: a write over a browser session without the session's CSRF token.
+    #[error(
+        "send the session's CSRF token in the X-CSRF-Token header (it comes with the login answer and GET /api/v1/me)"
+    )]
+    CsrfFailed,
+    /// 404 `not_found`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `conflict`: contradicts what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422 `invalid`: well-formed, but the content breaks a rule (message says which).
+    #[error("{0}")]
+    Invalid(String),
+    /// 422 `invalid_import`: a file to import is wrong at `at` (a line, a feature); nothing of it
+    /// was imported.
+    #[error("{at}: {problem}; nothing of this file was imported")]
+    InvalidImport { at: String, problem: String },
     /// 401 `invalid_enrollment_code`: unknown, used, expired, or its member left.
     #[error(
         "this enrollment code is not valid (unknown, already used, expired, or its member left the team); ask for a new one"
@@ -59,6 +86,13 @@ impl AppError {
             Self::BadEncoding(_) => (StatusCode::BAD_REQUEST, "bad_encoding"),
             Self::InvalidLimit(_) => (StatusCode::BAD_REQUEST, "invalid_limit"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::CsrfFailed => (StatusCode::FORBIDDEN, "csrf_failed"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            Self::InvalidImport { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_import"),
             Self::InvalidEnrollmentCode => (StatusCode::UNAUTHORIZED, "invalid_enrollment_code"),
             Self::CursorReset(_) => (StatusCode::GONE, RESET_CODE),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
@@ -80,7 +114,33 @@ impl From<StorageError> for AppError {
             | StorageError::Sqlx(
                 sea_orm::sqlx::Error::PoolTimedOut | sea_orm::sqlx::Error::Io(_),
             ) => Self::Unavailable(error),
+            StorageError::NotFound(what) => Self::NotFound(format!("not found: {what}")),
+            StorageError::Invalid(message) => Self::Invalid(message.clone()),
+            StorageError::Conflict(message) => Self::Conflict(message.clone()),
             _ => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<ImportFailure> for AppError {
+    fn from(error: ImportFailure) -> Self {
+        match error {
+            ImportFailure::Invalid(e) => Self::InvalidImport {
+                at: e.at,
+                problem: e.problem,
+            },
+            ImportFailure::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<AccountError> for AppError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::WeakPassword => Self::Invalid(error.to_string()),
+            AccountError::BadCredentials => Self::BadCredentials,
+            AccountError::Storage(e) => e.into(),
+            AccountError::Hashing(e) => Self::Internal(e),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The `jmet` server: HTTP API, storage and the sync use cases.
 
+pub mod access;
+pub mod accounts;
 pub mod api;
 mod csv_rows;
 pub mod demo;
+pub mod enrollment;
 pub mod error;
 pub mod facility;
 pub mod indicator;

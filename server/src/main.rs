@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use jmet::{Location, Settings, Storage};
 use sync_protocol::{DeviceId, Scope};
 
+/// Who the audit log names for what an operator does with this command line.
+const CLI: &str = "cli";
+
 #[derive(Parser)]
 #[command(
     name = "jmet",
@@ -55,6 +58,32 @@ enum Command {
     /// The JMET's M&E plan of a municipality.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Web and script users with roles.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from the first line of standard input, so it stays out
+    /// of the shell history: `echo "$PASSWORD" | jmet user create ...`.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        /// member, supervisor, ao_staff, ao_head, deputy, state_body or admin.
+        #[arg(long)]
+        role: String,
+        /// A territory code (oblast, rayon or municipality) the user works in, or `*` for the
+        /// whole country; repeat for several. Admins need none.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// Print every user as JSON.
+    List(StorageArgs),
 }
 
 #[derive(Subcommand)]
@@ -238,6 +267,13 @@ struct ServeArgs {
     /// Pushes processed at once; more wait their turn (bounds memory).
     #[arg(long, default_value_t = Settings::default().push_concurrency)]
     push_concurrency: usize,
+    /// Send the session cookie over plain HTTP too. Only for a closed network without TLS.
+    #[arg(long)]
+    insecure_cookies: bool,
+    /// The address phones reach this server at (written into enrollment QR codes), e.g.
+    /// https://jmet.example.kg; the request's Host header when absent.
+    #[arg(long)]
+    public_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -310,7 +346,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::RotateEpoch(storage) => {
             let storage = storage.open().await?;
             let epoch = storage
-                .rotate_epoch(jmet::sync::now_ms() as i64)
+                .rotate_epoch(CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "epoch": epoch }));
@@ -320,7 +356,7 @@ async fn run(command: Command) -> Result<(), String> {
             let (text, territories) = read_for_import(&file, jmet::territory::parse_geojson)?;
             let storage = storage.open().await?;
             let imported = storage
-                .import_territories(&territories, &text, jmet::sync::now_ms() as i64)
+                .import_territories(&territories, &text, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
             println!("{}", serde_json::json!({ "imported": imported }));
@@ -330,7 +366,7 @@ async fn run(command: Command) -> Result<(), String> {
             let (text, facilities) = read_for_import(&file, jmet::facility::parse_csv)?;
             let storage = storage.open().await?;
             let imported = storage
-                .import_facilities(&facilities, &text, jmet::sync::now_ms() as i64)
+                .import_facilities(&facilities, &text, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
             println!("{}", serde_json::json!({ "imported": imported }));
@@ -344,7 +380,7 @@ async fn run(command: Command) -> Result<(), String> {
             let municipality = Scope::parse(municipality).map_err(|e| e.to_string())?;
             let storage = storage.open().await?;
             let team_id = storage
-                .create_team(&municipality, &name, jmet::sync::now_ms() as i64)
+                .create_team(&municipality, &name, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "team_id": team_id }));
@@ -370,7 +406,7 @@ async fn run(command: Command) -> Result<(), String> {
         }) => {
             let storage = storage.open().await?;
             let member_id = storage
-                .add_member(&team, &name, &joined, jmet::sync::now_ms() as i64)
+                .add_member(&team, &name, &joined, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "member_id": member_id }));
@@ -383,7 +419,7 @@ async fn run(command: Command) -> Result<(), String> {
         }) => {
             let storage = storage.open().await?;
             let revoked = storage
-                .member_leaves(&member_id, &on, jmet::sync::now_ms() as i64)
+                .member_leaves(&member_id, &on, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "revoked_devices": revoked }));
@@ -401,18 +437,14 @@ async fn run(command: Command) -> Result<(), String> {
                 .create_enrollment_code(
                     &member,
                     valid_hours.max(1) * 3_600_000,
+                    CLI,
                     jmet::sync::now_ms() as i64,
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            let payload =
-                serde_json::json!({ "server": server_url, "code": code.code }).to_string();
+            let payload = jmet::enrollment::qr_payload(&server_url, &code.code);
             if let Some(path) = &qr_svg {
-                let svg = qrcode::QrCode::new(payload.as_bytes())
-                    .map_err(|e| e.to_string())?
-                    .render::<qrcode::render::svg::Color>()
-                    .min_dimensions(320, 320)
-                    .build();
+                let svg = jmet::enrollment::qr_svg(&payload)?;
                 std::fs::write(path, svg)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
@@ -426,7 +458,7 @@ async fn run(command: Command) -> Result<(), String> {
             let (text, indicators) = read_for_import(&file, jmet::indicator::parse_csv)?;
             let storage = storage.open().await?;
             let imported = storage
-                .import_indicators(&indicators, &text, jmet::sync::now_ms() as i64)
+                .import_indicators(&indicators, &text, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
             println!("{}", serde_json::json!({ "imported": imported }));
@@ -440,7 +472,7 @@ async fn run(command: Command) -> Result<(), String> {
             let municipality = Scope::parse(municipality).map_err(|e| e.to_string())?;
             let storage = storage.open().await?;
             storage
-                .set_plan(&municipality, &indicators, jmet::sync::now_ms() as i64)
+                .set_plan(&municipality, &indicators, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -458,10 +490,53 @@ async fn run(command: Command) -> Result<(), String> {
             let municipality = Scope::parse(municipality).map_err(|e| e.to_string())?;
             let storage = storage.open().await?;
             storage
-                .approve_plan(&municipality, &date, &decision, jmet::sync::now_ms() as i64)
+                .approve_plan(
+                    &municipality,
+                    &date,
+                    &decision,
+                    CLI,
+                    jmet::sync::now_ms() as i64,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "status": "approved" }));
+            Ok(())
+        }
+        Command::User(UserCommand::Create {
+            storage,
+            login,
+            name,
+            role,
+            scopes,
+        }) => {
+            let role: jmet::access::Role = role.parse()?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let storage = storage.open().await?;
+            let user = jmet::accounts::CreateUser {
+                login,
+                name,
+                role,
+                scopes,
+                password,
+            };
+            let user_id =
+                jmet::accounts::create_user(&storage, user, CLI, jmet::sync::now_ms() as i64)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({ "user_id": user_id }));
+            Ok(())
+        }
+        Command::User(UserCommand::List(storage)) => {
+            let storage = storage.open().await?;
+            let users = storage.users().await.map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&users).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::Plan(PlanCommand::Show {
@@ -536,10 +611,14 @@ async fn run(command: Command) -> Result<(), String> {
             let device = match member {
                 Some(member) => {
                     storage
-                        .create_member_device(&member, label.as_deref(), now)
+                        .create_member_device(&member, label.as_deref(), CLI, now)
                         .await
                 }
-                None => storage.create_device(&scopes, label.as_deref(), now).await,
+                None => {
+                    storage
+                        .create_device(&scopes, label.as_deref(), CLI, now)
+                        .await
+                }
             }
             .map_err(|e| e.to_string())?;
             println!(
@@ -554,7 +633,7 @@ async fn run(command: Command) -> Result<(), String> {
                 .map_err(|_| format!("{device_id:?} is not a device id"))?;
             let storage = storage.open().await?;
             storage
-                .revoke_device(device_id, jmet::sync::now_ms() as i64)
+                .revoke_device(device_id, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!("device {device_id} revoked");
@@ -587,6 +666,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         body_limit: args.body_limit,
         max_clock_skew_ms: args.max_clock_skew_secs.saturating_mul(1000),
         push_concurrency: args.push_concurrency,
+        secure_cookies: !args.insecure_cookies,
+        public_url: args.public_url.clone(),
         ..Settings::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

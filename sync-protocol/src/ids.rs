@@ -134,6 +134,18 @@ name_type!(
 );
 
 name_type!(
+    /// A form definition, such as `water_visit`. Answers name it in their `form` field and keep
+    /// it for life, so the alphabet is as plain as a collection's: it travels in exports, file
+    /// names and indicator rules unquoted.
+    FormId,
+    "form id",
+    64,
+    "1 to 64 characters: a lowercase ASCII letter, then lowercase letters, digits or '_'",
+    |c| c.is_ascii_lowercase(),
+    |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+);
+
+name_type!(
     /// The partition a record belongs to for life (for JMET data, its municipality).
     Scope,
     "scope",

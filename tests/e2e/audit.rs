@@ -38,7 +38,7 @@ async fn seed(backend: Backend) -> (TestServer, Vec<RecordId>) {
         .await; // entry 5
     server
         .storage
-        .revoke_device(other.device_id, 1)
+        .revoke_device(other.device_id, "test", 1)
         .await
         .unwrap(); // entry 6
     (server, records)

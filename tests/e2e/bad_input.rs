@@ -347,7 +347,7 @@ async fn a_revoked_device_is_refused_but_its_records_stay(backend: Backend) {
     let colleague = server.device(&["m1"]).await;
     server
         .storage
-        .revoke_device(phone.device_id, 1)
+        .revoke_device(phone.device_id, "test", 1)
         .await
         .unwrap();
     expect_error(

@@ -232,7 +232,7 @@ impl TestServer {
         let scopes: Vec<Scope> = scopes.iter().map(|s| Scope::parse(*s).unwrap()).collect();
         let NewDevice { device_id, token } = self
             .storage
-            .create_device(&scopes, Some("test"), 0)
+            .create_device(&scopes, Some("test"), "test", 0)
             .await
             .expect("create device");
         TestDevice {

@@ -43,30 +43,33 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
     let storage = &server.storage;
     let text = territories();
     let parsed = jmet::territory::parse_geojson(&text).unwrap();
-    storage.import_territories(&parsed, &text, 1).await.unwrap();
+    storage
+        .import_territories(&parsed, &text, "test", 1)
+        .await
+        .unwrap();
     let municipality = MUNICIPALITY.parse().unwrap();
     assert!(
         storage
-            .create_team(&"KG-N-AT".parse().unwrap(), "JMET", 1)
+            .create_team(&"KG-N-AT".parse().unwrap(), "JMET", "test", 1)
             .await
             .is_err(),
         "a rayon has no JMET"
     );
     let team = storage
-        .create_team(&municipality, "JMET of KG-N-AT-01", 1)
+        .create_team(&municipality, "JMET of KG-N-AT-01", "test", 1)
         .await
         .unwrap();
     let aigul = storage
-        .add_member(&team, "Aigul", "2024-03-01", 1)
+        .add_member(&team, "Aigul", "2024-03-01", "test", 1)
         .await
         .unwrap();
     let bakyt = storage
-        .add_member(&team, "Bakyt", "2024-05-15", 1)
+        .add_member(&team, "Bakyt", "2024-05-15", "test", 1)
         .await
         .unwrap();
     assert!(
         storage
-            .add_member(&team, "Cholpon", "15.05.2024", 1)
+            .add_member(&team, "Cholpon", "15.05.2024", "test", 1)
             .await
             .is_err(),
         "dates are YYYY-MM-DD"
@@ -75,20 +78,23 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
     let phone = device(
         &server,
         storage
-            .create_member_device(&aigul, Some("phone"), 1)
+            .create_member_device(&aigul, Some("phone"), "test", 1)
             .await
             .unwrap(),
     );
     let tablet = device(
         &server,
         storage
-            .create_member_device(&aigul, Some("tablet"), 1)
+            .create_member_device(&aigul, Some("tablet"), "test", 1)
             .await
             .unwrap(),
     );
     let colleague = device(
         &server,
-        storage.create_member_device(&bakyt, None, 1).await.unwrap(),
+        storage
+            .create_member_device(&bakyt, None, "test", 1)
+            .await
+            .unwrap(),
     );
     let mut ops = OpMaker::for_device(&phone);
     let visit = RecordId::generate();
@@ -134,12 +140,15 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
         "her records stay"
     );
     assert!(
-        storage.create_member_device(&aigul, None, 2).await.is_err(),
+        storage
+            .create_member_device(&aigul, None, "test", 2)
+            .await
+            .is_err(),
         "no new device for a member who left"
     );
     assert!(
         storage
-            .member_leaves(&aigul, "2025-02-01", 2)
+            .member_leaves(&aigul, "2025-02-01", "test", 2)
             .await
             .is_err(),
         "she left once"
@@ -173,15 +182,20 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
     let storage = &server.storage;
     let text = territories();
     storage
-        .import_territories(&jmet::territory::parse_geojson(&text).unwrap(), &text, 1)
+        .import_territories(
+            &jmet::territory::parse_geojson(&text).unwrap(),
+            &text,
+            "test",
+            1,
+        )
         .await
         .unwrap();
     let team = storage
-        .create_team(&MUNICIPALITY.parse().unwrap(), "JMET", 1)
+        .create_team(&MUNICIPALITY.parse().unwrap(), "JMET", "test", 1)
         .await
         .unwrap();
     let member = storage
-        .add_member(&team, "Aigul", "2024-03-01", 1)
+        .add_member(&team, "Aigul", "2024-03-01", "test", 1)
         .await
         .unwrap();
 
@@ -251,7 +265,7 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
         );
     }
     let expired = storage
-        .create_enrollment_code(&member, -1, crate::harness::now_ms() as i64)
+        .create_enrollment_code(&member, -1, "test", crate::harness::now_ms() as i64)
         .await
         .unwrap();
     assert_eq!(
@@ -270,11 +284,11 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
 
     // A code made before the member left is worth nothing after.
     let pending = storage
-        .create_enrollment_code(&member, 3_600_000, crate::harness::now_ms() as i64)
+        .create_enrollment_code(&member, 3_600_000, "test", crate::harness::now_ms() as i64)
         .await
         .unwrap();
     storage
-        .member_leaves(&member, "2025-01-31", 2)
+        .member_leaves(&member, "2025-01-31", "test", 2)
         .await
         .unwrap();
     assert_eq!(
@@ -290,7 +304,7 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
     );
     assert!(
         storage
-            .create_enrollment_code(&member, 3_600_000, 3)
+            .create_enrollment_code(&member, 3_600_000, "test", 3)
             .await
             .is_err()
     );

@@ -69,7 +69,7 @@ async fn import(server: &TestServer, text: &str) -> Result<usize, String> {
     let territories = parse_geojson(text).map_err(|e| e.to_string())?;
     server
         .storage
-        .import_territories(&territories, text, 1)
+        .import_territories(&territories, text, "test", 1)
         .await
         .map_err(|e| e.to_string())
 }
@@ -272,7 +272,7 @@ async fn import_facilities(server: &TestServer, text: &str) -> Result<usize, Str
     let facilities = jmet::facility::parse_csv(text).map_err(|e| e.to_string())?;
     server
         .storage
-        .import_facilities(&facilities, text, 1)
+        .import_facilities(&facilities, text, "test", 1)
         .await
         .map_err(|e| e.to_string())
 }
@@ -363,13 +363,13 @@ async fn reference_data_reaches_each_municipality_through_the_feed(backend: Back
     let now = crate::harness::now_ms() as i64;
     server
         .storage
-        .import_territories(&territories, &text, now)
+        .import_territories(&territories, &text, "test", now)
         .await
         .unwrap();
     let facilities = jmet::facility::parse_csv(FACILITIES).unwrap();
     server
         .storage
-        .import_facilities(&facilities, FACILITIES, now)
+        .import_facilities(&facilities, FACILITIES, "test", now)
         .await
         .unwrap();
 
@@ -445,7 +445,7 @@ async fn reference_data_reaches_each_municipality_through_the_feed(backend: Back
     let facilities = jmet::facility::parse_csv(&renamed).unwrap();
     server
         .storage
-        .import_facilities(&facilities, &renamed, now + 1)
+        .import_facilities(&facilities, &renamed, "test", now + 1)
         .await
         .unwrap();
     let page = phone.pull(cursor.as_deref(), None).await;
@@ -479,7 +479,7 @@ async fn indicators_import_and_only_an_approved_plan_reaches_phones(backend: Bac
     let storage = &server.storage;
     let text = collection(naryn());
     storage
-        .import_territories(&parse_geojson(&text).unwrap(), &text, 1)
+        .import_territories(&parse_geojson(&text).unwrap(), &text, "test", 1)
         .await
         .unwrap();
     let parsed = jmet::indicator::parse_csv(INDICATORS).unwrap();
@@ -487,7 +487,7 @@ async fn indicators_import_and_only_an_approved_plan_reaches_phones(backend: Bac
     assert_eq!(parsed[1].baseline, None);
     assert_eq!(
         storage
-            .import_indicators(&parsed, INDICATORS, 1)
+            .import_indicators(&parsed, INDICATORS, "test", 1)
             .await
             .map_err(|e| e.to_string()),
         Ok(4)
@@ -542,7 +542,7 @@ async fn indicators_import_and_only_an_approved_plan_reaches_phones(backend: Bac
         let result = match jmet::indicator::parse_csv(text) {
             Err(e) => Err(e.to_string()),
             Ok(parsed) => storage
-                .import_indicators(&parsed, text, 2)
+                .import_indicators(&parsed, text, "test", 2)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
@@ -554,13 +554,13 @@ async fn indicators_import_and_only_an_approved_plan_reaches_phones(backend: Bac
     let municipality = "KG-N-AT-01".parse().unwrap();
     assert!(
         storage
-            .set_plan(&municipality, &["W-2".into()], 2)
+            .set_plan(&municipality, &["W-2".into()], "test", 2)
             .await
             .is_err(),
         "another municipality's indicator"
     );
     storage
-        .set_plan(&municipality, &["W-1".into(), "H-1".into()], 2)
+        .set_plan(&municipality, &["W-1".into(), "H-1".into()], "test", 2)
         .await
         .unwrap();
     let phone = server.device(&["KG-N-AT-01"]).await;
@@ -587,12 +587,12 @@ async fn indicators_import_and_only_an_approved_plan_reaches_phones(backend: Bac
     );
     assert!(
         storage
-            .approve_plan(&municipality, "31.03.2026", "12", 3)
+            .approve_plan(&municipality, "31.03.2026", "12", "test", 3)
             .await
             .is_err()
     );
     storage
-        .approve_plan(&municipality, "2026-03-31", "No. 12/4", 3)
+        .approve_plan(&municipality, "2026-03-31", "No. 12/4", "test", 3)
         .await
         .unwrap();
     phone.pull_all(&mut pulled, cursor, 100).await;

@@ -48,3 +48,21 @@ fn read_error(error: axum::Error, limit: usize) -> AppError {
     }
     AppError::BadEncoding(error.to_string())
 }
+
+/// A text body (CSV, GeoJSON) for an import: bounded like JSON bodies, and UTF-8.
+pub struct TextBody(pub String);
+
+impl FromRequest<AppState> for TextBody {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, app: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = app.settings.body_limit;
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|e| read_error(e, limit))?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|e| AppError::BadEncoding(format!("the body is not UTF-8: {e}")))?;
+        // Spreadsheet programs save CSV with a byte-order mark.
+        Ok(TextBody(text.trim_start_matches('\u{feff}').to_owned()))
+    }
+}

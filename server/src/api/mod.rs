@@ -5,13 +5,18 @@ mod body;
 mod enroll;
 mod errors_as_json;
 mod health;
+mod municipality;
+mod session;
 mod sync;
+mod teams;
+mod territories;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -34,6 +39,11 @@ pub struct Settings {
     /// Pushes processed at once; more wait their turn before their body is read. Writes are
     /// serialised by the database anyway, and each push in memory costs a few times its body.
     pub push_concurrency: usize,
+    /// Session cookies only over HTTPS. Off only for a plain-HTTP deployment on a closed network.
+    pub secure_cookies: bool,
+    /// The address phones reach this server at, written into enrollment QR codes; the request's
+    /// Host when unset.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -43,6 +53,8 @@ impl Default for Settings {
             max_clock_skew_ms: 5 * 60 * 1000,
             request_timeout: Duration::from_secs(120),
             push_concurrency: 2,
+            secure_cookies: true,
+            public_url: None,
         }
     }
 }
@@ -69,6 +81,53 @@ pub fn build_app(storage: Storage, settings: Settings) -> Router {
         .route("/api/v1/sync/push", post(sync::push).layer(push_limit))
         .route("/api/v1/sync/pull", get(sync::pull))
         .route("/api/v1/enroll", post(enroll::enroll))
+        .route("/api/v1/login", post(session::login))
+        .route("/api/v1/logout", post(session::logout))
+        .route("/api/v1/me", get(session::me))
+        .route("/api/v1/me/tokens", post(session::create_token))
+        .route(
+            "/api/v1/me/tokens/{token_id}",
+            delete(session::revoke_token),
+        )
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{user_id}/disable", post(users::disable))
+        .route(
+            "/api/v1/territories",
+            get(territories::list).post(territories::import),
+        )
+        .route("/api/v1/facilities", post(municipality::import_facilities))
+        .route("/api/v1/indicators", post(municipality::import_indicators))
+        .route(
+            "/api/v1/municipalities/{code}/facilities",
+            get(municipality::facilities),
+        )
+        .route(
+            "/api/v1/municipalities/{code}/indicators",
+            get(municipality::indicators),
+        )
+        .route(
+            "/api/v1/municipalities/{code}/plan",
+            get(municipality::plan).put(municipality::set_plan),
+        )
+        .route(
+            "/api/v1/municipalities/{code}/plan/approve",
+            post(municipality::approve_plan),
+        )
+        .route("/api/v1/municipalities/{code}/teams", get(teams::list))
+        .route("/api/v1/teams", post(teams::create))
+        .route(
+            "/api/v1/teams/{team_id}/members",
+            get(teams::members).post(teams::add_member),
+        )
+        .route("/api/v1/members/{member_id}/leave", post(teams::leave))
+        .route(
+            "/api/v1/members/{member_id}/enrollment-codes",
+            post(teams::enrollment_code),
+        )
+        .route(
+            "/api/v1/devices/{device_id}/revoke",
+            post(teams::revoke_device),
+        )
         .fallback(errors_as_json::not_found)
         .with_state(state)
         .layer(

@@ -35,11 +35,12 @@ pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn new_token() -> Result<String, StorageError> {
+/// 256 random bits in hex after `prefix`.
+pub(crate) fn random_token(prefix: &str) -> Result<String, StorageError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| StorageError::Config(format!("no random source: {e}")))?;
-    Ok(format!("{TOKEN_PREFIX}{}", hex::encode(bytes)))
+    Ok(format!("{prefix}{}", hex::encode(bytes)))
 }
 
 impl Storage {
@@ -47,10 +48,20 @@ impl Storage {
         &self,
         scopes: &[Scope],
         label: Option<&str>,
+        actor: &str,
         now_ms: i64,
     ) -> Result<NewDevice, StorageError> {
         let write = self.write().await?;
-        let device = insert_device(&write.tx, self.backend(), scopes, label, None, now_ms).await?;
+        let device = insert_device(
+            &write.tx,
+            self.backend(),
+            scopes,
+            label,
+            None,
+            actor,
+            now_ms,
+        )
+        .await?;
         write.tx.commit().await?;
         Ok(device)
     }
@@ -92,6 +103,7 @@ impl Storage {
     pub async fn revoke_device(
         &self,
         device_id: DeviceId,
+        actor: &str,
         now_ms: i64,
     ) -> Result<(), StorageError> {
         let write = self.write().await?;
@@ -111,7 +123,7 @@ impl Storage {
             &write.tx,
             self.backend(),
             now_ms,
-            "cli",
+            actor,
             "device.revoke",
             serde_json::json!({"device_id": device_id}).to_string(),
         )
@@ -128,10 +140,11 @@ pub(crate) async fn insert_device(
     scopes: &[Scope],
     label: Option<&str>,
     member: Option<&str>,
+    actor: &str,
     now_ms: i64,
 ) -> Result<NewDevice, StorageError> {
     let device_id = DeviceId::generate();
-    let token = new_token()?;
+    let token = random_token(TOKEN_PREFIX)?;
     let q = Sql::new(backend)
         .push(
             "INSERT INTO devices (device_id, token_hash, label, created_at_ms, member_id) VALUES (",
@@ -169,7 +182,7 @@ pub(crate) async fn insert_device(
         tx,
         backend,
         now_ms,
-        "cli",
+        actor,
         "device.create",
         detail.to_string(),
     )
@@ -183,6 +196,7 @@ pub(crate) async fn revoke_member_devices(
     tx: &impl sea_orm::ConnectionTrait,
     backend: sea_orm::DbBackend,
     member: &str,
+    actor: &str,
     now_ms: i64,
 ) -> Result<Vec<String>, StorageError> {
     let q = Sql::new(backend)
@@ -205,7 +219,7 @@ pub(crate) async fn revoke_member_devices(
             tx,
             backend,
             now_ms,
-            "cli",
+            actor,
             "device.revoke",
             serde_json::json!({"device_id": device_id, "member_id": member}).to_string(),
         )

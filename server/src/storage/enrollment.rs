@@ -3,7 +3,7 @@
 
 use super::devices::{NewDevice, insert_device, token_hash};
 use super::sql::{self, Sql};
-use super::{Storage, StorageError};
+use super::{Storage, StorageError, audit};
 
 /// A code as handed to the member.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -33,6 +33,7 @@ impl Storage {
         &self,
         member_id: &str,
         valid_ms: i64,
+        actor: &str,
         now_ms: i64,
     ) -> Result<EnrollmentCode, StorageError> {
         let mut bytes = [0u8; 16];
@@ -64,6 +65,16 @@ impl Storage {
             .bind(expires_at_ms)
             .push(")");
         sql::execute(&write.tx, q).await?;
+        // The code itself is a secret and stays out of the log.
+        audit::record(
+            &write.tx,
+            self.backend(),
+            now_ms,
+            actor,
+            "enrollment_code.create",
+            serde_json::json!({"member_id": member_id, "expires_at_ms": expires_at_ms}).to_string(),
+        )
+        .await?;
         write.tx.commit().await?;
         Ok(EnrollmentCode {
             code,
@@ -94,8 +105,16 @@ impl Storage {
         let member: String = row.try_get_by_index(0)?;
         let scope = sync_protocol::Scope::parse(row.try_get_by_index::<String>(1)?)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        let device =
-            insert_device(&write.tx, backend, &[scope], label, Some(&member), now_ms).await?;
+        let device = insert_device(
+            &write.tx,
+            backend,
+            &[scope],
+            label,
+            Some(&member),
+            "enrollment",
+            now_ms,
+        )
+        .await?;
         let q = Sql::new(backend)
             .push("UPDATE enrollment_codes SET used_at_ms = ")
             .bind(now_ms)

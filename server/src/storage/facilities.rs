@@ -30,6 +30,7 @@ impl Storage {
         &self,
         facilities: &[Facility],
         source: &str,
+        actor: &str,
         now_ms: i64,
     ) -> Result<usize, ImportFailure> {
         let backend = self.backend();
@@ -115,7 +116,7 @@ impl Storage {
             &write.tx,
             backend,
             now_ms,
-            "cli",
+            actor,
             "facility.import",
             detail.to_string(),
         )

@@ -29,6 +29,7 @@ impl Storage {
         &self,
         indicators: &[Indicator],
         source: &str,
+        actor: &str,
         now_ms: i64,
     ) -> Result<usize, ImportFailure> {
         let backend = self.backend();
@@ -81,7 +82,7 @@ impl Storage {
             &write.tx,
             backend,
             now_ms,
-            "cli",
+            actor,
             "indicator.import",
             detail.to_string(),
         )
@@ -95,6 +96,7 @@ impl Storage {
         &self,
         municipality: &Scope,
         codes: &[String],
+        actor: &str,
         now_ms: i64,
     ) -> Result<(), StorageError> {
         let backend = self.backend();
@@ -134,7 +136,7 @@ impl Storage {
             &write.tx,
             backend,
             now_ms,
-            "cli",
+            actor,
             "plan.set",
             detail.to_string(),
         )
@@ -150,6 +152,7 @@ impl Storage {
         municipality: &Scope,
         session_date: &str,
         decision: &str,
+        actor: &str,
         now_ms: i64,
     ) -> Result<(), ImportFailure> {
         check_date(session_date)?;
@@ -236,7 +239,7 @@ impl Storage {
             &write.tx,
             backend,
             now_ms,
-            "cli",
+            actor,
             "plan.approve",
             detail.to_string(),
         )
@@ -269,5 +272,64 @@ impl Storage {
             decision: row.try_get_by_index(2)?,
             indicators,
         }))
+    }
+}
+
+/// An SEDP indicator as the API shows it: the fields phones get, and whether the M&E plan holds it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IndicatorView {
+    pub code: String,
+    pub name_ky: String,
+    pub name_ru: String,
+    pub name_en: String,
+    pub level: String,
+    pub kind: String,
+    pub unit: String,
+    pub baseline: Option<f64>,
+    pub targets: serde_json::Value,
+    pub measured_by: String,
+    pub delegated: bool,
+    pub rule: serde_json::Value,
+    pub in_me_plan: bool,
+}
+
+impl Storage {
+    /// Every SEDP indicator of a municipality.
+    pub async fn indicators_in(
+        &self,
+        municipality: &Scope,
+    ) -> Result<Vec<IndicatorView>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push(
+                "SELECT i.code, i.name_ky, i.name_ru, i.name_en, i.level, i.kind, i.unit, i.baseline, \
+                 i.targets, i.measured_by, i.delegated, i.rule, p.indicator_code FROM indicators i \
+                 LEFT JOIN me_plan_indicators p ON p.indicator_code = i.code AND p.municipality_code = i.municipality_code \
+                 WHERE i.municipality_code = ",
+            )
+            .bind(municipality.as_str())
+            .push(" ORDER BY i.code");
+        let json = |text: String| {
+            serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))
+        };
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            out.push(IndicatorView {
+                code: row.try_get_by_index(0)?,
+                name_ky: row.try_get_by_index(1)?,
+                name_ru: row.try_get_by_index(2)?,
+                name_en: row.try_get_by_index(3)?,
+                level: row.try_get_by_index(4)?,
+                kind: row.try_get_by_index(5)?,
+                unit: row.try_get_by_index(6)?,
+                baseline: row.try_get_by_index(7)?,
+                targets: json(row.try_get_by_index(8)?)?,
+                measured_by: row.try_get_by_index(9)?,
+                delegated: row.try_get_by_index::<i32>(10)? != 0,
+                rule: json(row.try_get_by_index(11)?)?,
+                in_me_plan: row.try_get_by_index::<Option<String>>(12)?.is_some(),
+            });
+        }
+        Ok(out)
     }
 }

@@ -12,6 +12,7 @@ mod sql;
 mod sync;
 mod teams;
 mod territories;
+mod users;
 
 use std::sync::Arc;
 
@@ -27,12 +28,13 @@ pub use connect::Location;
 pub use devices::{AuthedDevice, NewDevice};
 pub use enrollment::{EnrollError, EnrollmentCode};
 pub use facilities::StoredFacility;
-pub use indicators::MePlan;
+pub use indicators::{IndicatorView, MePlan};
 pub use sync::{
     CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,
 };
-pub use teams::{MemberRecord, check_date};
+pub use teams::{MemberRecord, TeamView, check_date};
 pub use territories::{ImportFailure, StoredTerritory};
+pub use users::{Credentials, EVERYWHERE, NewApiToken, NewSession, NewUser, UserSummary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -48,6 +50,9 @@ pub enum StorageError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// The change contradicts what is stored (a login taken, a code reused).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// A handle on the database; cheap to clone.
@@ -145,7 +150,7 @@ impl Storage {
     /// `cursor_reset` and phones pull afresh and re-send what they wrote. Part of restoring a
     /// backup: a restored database reuses sequence numbers its phones' cursors may already name.
     /// Running servers keep the identity they read at start; restart them.
-    pub async fn rotate_epoch(&self, now_ms: i64) -> Result<String, StorageError> {
+    pub async fn rotate_epoch(&self, actor: &str, now_ms: i64) -> Result<String, StorageError> {
         let epoch = hex::encode(uuid::Uuid::new_v4().as_bytes());
         let write = self.write().await?;
         let q = sql::Sql::new(self.backend())
@@ -157,7 +162,7 @@ impl Storage {
             &write.tx,
             self.backend(),
             now_ms,
-            "cli",
+            actor,
             "epoch.rotate",
             serde_json::json!({"epoch": epoch}).to_string(),
         )

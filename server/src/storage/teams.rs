@@ -46,6 +46,7 @@ impl Storage {
         &self,
         municipality: &Scope,
         name: &str,
+        actor: &str,
         now_ms: i64,
     ) -> Result<String, StorageError> {
         let backend = self.backend();
@@ -84,7 +85,7 @@ impl Storage {
             &write.tx,
             backend,
             now_ms,
-            "cli",
+            actor,
             "team.create",
             detail.to_string(),
         )
@@ -99,6 +100,7 @@ impl Storage {
         team_id: &str,
         name: &str,
         joined_on: &str,
+        actor: &str,
         now_ms: i64,
     ) -> Result<String, StorageError> {
         check_date(joined_on)?;
@@ -128,7 +130,7 @@ impl Storage {
             &write.tx,
             backend,
             now_ms,
-            "cli",
+            actor,
             "member.add",
             detail.to_string(),
         )
@@ -142,6 +144,7 @@ impl Storage {
         &self,
         member_id: &str,
         label: Option<&str>,
+        actor: &str,
         now_ms: i64,
     ) -> Result<NewDevice, StorageError> {
         let backend = self.backend();
@@ -160,8 +163,16 @@ impl Storage {
         }
         let scope = Scope::parse(row.try_get_by_index::<String>(0)?)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        let device =
-            insert_device(&write.tx, backend, &[scope], label, Some(member_id), now_ms).await?;
+        let device = insert_device(
+            &write.tx,
+            backend,
+            &[scope],
+            label,
+            Some(member_id),
+            actor,
+            now_ms,
+        )
+        .await?;
         write.tx.commit().await?;
         Ok(device)
     }
@@ -172,6 +183,7 @@ impl Storage {
         &self,
         member_id: &str,
         left_on: &str,
+        actor: &str,
         now_ms: i64,
     ) -> Result<Vec<String>, StorageError> {
         check_date(left_on)?;
@@ -193,12 +205,12 @@ impl Storage {
             &write.tx,
             backend,
             now_ms,
-            "cli",
+            actor,
             "member.leave",
             detail.to_string(),
         )
         .await?;
-        let revoked = revoke_member_devices(&write.tx, backend, member_id, now_ms).await?;
+        let revoked = revoke_member_devices(&write.tx, backend, member_id, actor, now_ms).await?;
         write.tx.commit().await?;
         Ok(revoked)
     }
@@ -224,5 +236,77 @@ impl Storage {
             });
         }
         Ok(out)
+    }
+}
+
+/// A team as listed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TeamView {
+    pub team_id: String,
+    pub municipality: String,
+    pub name: String,
+}
+
+fn parse_scope(code: String) -> Result<Scope, StorageError> {
+    Scope::parse(code).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+impl Storage {
+    pub async fn teams_in(&self, municipality: &Scope) -> Result<Vec<TeamView>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT team_id, municipality_code, name FROM teams WHERE municipality_code = ")
+            .bind(municipality.as_str())
+            .push(" ORDER BY created_at_ms, team_id");
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            out.push(TeamView {
+                team_id: row.try_get_by_index(0)?,
+                municipality: row.try_get_by_index(1)?,
+                name: row.try_get_by_index(2)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The municipality a team works in; authorisation asks this before anything else.
+    pub async fn team_municipality(&self, team_id: &str) -> Result<Scope, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT municipality_code FROM teams WHERE team_id = ")
+            .bind(team_id);
+        sql::query_scalar_text(&self.db, q)
+            .await?
+            .ok_or_else(|| StorageError::NotFound(format!("team {team_id}")))
+            .and_then(parse_scope)
+    }
+
+    pub async fn member_municipality(&self, member_id: &str) -> Result<Scope, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT t.municipality_code FROM members m JOIN teams t ON t.team_id = m.team_id WHERE m.member_id = ")
+            .bind(member_id);
+        sql::query_scalar_text(&self.db, q)
+            .await?
+            .ok_or_else(|| StorageError::NotFound(format!("member {member_id}")))
+            .and_then(parse_scope)
+    }
+
+    /// The scopes a device may sync (a member's phone has exactly one).
+    pub async fn device_scopes(
+        &self,
+        device_id: sync_protocol::DeviceId,
+    ) -> Result<Vec<Scope>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT d.device_id, s.scope FROM devices d LEFT JOIN device_scopes s ON s.device_id = d.device_id WHERE d.device_id = ")
+            .bind(device_id.to_string());
+        let rows = sql::query_all(&self.db, q).await?;
+        if rows.is_empty() {
+            return Err(StorageError::NotFound(format!("device {device_id}")));
+        }
+        let mut scopes = Vec::new();
+        for row in rows {
+            if let Some(code) = row.try_get_by_index::<Option<String>>(1)? {
+                scopes.push(parse_scope(code)?);
+            }
+        }
+        Ok(scopes)
     }
 }

@@ -41,6 +41,7 @@ impl Storage {
         &self,
         territories: &[Territory],
         source: &str,
+        actor: &str,
         now_ms: i64,
     ) -> Result<usize, ImportFailure> {
         let backend = self.backend();
@@ -132,7 +133,7 @@ impl Storage {
             &write.tx,
             backend,
             now_ms,
-            "cli",
+            actor,
             "territory.import",
             detail.to_string(),
         )

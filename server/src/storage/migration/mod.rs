@@ -9,6 +9,7 @@ mod m20261124_000004_facilities;
 mod m20261124_000005_teams;
 mod m20261124_000006_enrollment;
 mod m20261124_000007_indicators;
+mod m20261124_000008_users;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_teams::MIGRATION),
             Box::new(m20261124_000006_enrollment::MIGRATION),
             Box::new(m20261124_000007_indicators::MIGRATION),
+            Box::new(m20261124_000008_users::MIGRATION),
         ]
     }
 }

@@ -1,0 +1,136 @@
+//! Signing in and out, who am I, and a user's tokens for scripts.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::{Caller, SESSION_COOKIE};
+use super::body::JsonBody;
+use crate::accounts;
+use crate::error::AppError;
+use crate::storage::NewApiToken;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    login: String,
+    password: String,
+}
+
+/// `POST /api/v1/login`: sets the session cookie and answers the CSRF token writes must echo.
+pub async fn login(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<(CookieJar, Json<Value>), AppError> {
+    let now = crate::sync::now_ms() as i64;
+    let session = accounts::sign_in(&app.storage, body.login.trim(), &body.password, now).await?;
+    let cookie = Cookie::build((SESSION_COOKIE, session.token))
+        .path("/")
+        .http_only(true)
+        .secure(app.settings.secure_cookies)
+        .same_site(SameSite::Strict)
+        .max_age(time::Duration::milliseconds(accounts::SESSION_TTL_MS))
+        .build();
+    let user = app
+        .storage
+        .session_user(cookie.value(), now)
+        .await?
+        .map(|(u, _)| u)
+        .ok_or_else(|| AppError::internal("a new session does not resolve"))?;
+    Ok((
+        jar.add(cookie),
+        Json(json!({
+            "user": me_json(&user),
+            "csrf_token": session.csrf_token,
+            "expires_at_ms": session.expires_at_ms,
+        })),
+    ))
+}
+
+/// `POST /api/v1/logout`: ends the session (idempotent).
+pub async fn logout(
+    State(app): State<AppState>,
+    jar: CookieJar,
+) -> Result<(CookieJar, StatusCode), AppError> {
+    if let Some(cookie) = jar.get(SESSION_COOKIE) {
+        app.storage.end_session(cookie.value()).await?;
+    }
+    Ok((
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        StatusCode::NO_CONTENT,
+    ))
+}
+
+/// `GET /api/v1/me`.
+pub async fn me(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    caller: Caller,
+) -> Result<Json<Value>, AppError> {
+    let user = caller.user()?;
+    let mut answer = me_json(user);
+    if let Some(cookie) = jar.get(SESSION_COOKIE) {
+        let now = crate::sync::now_ms() as i64;
+        if let Some((_, csrf)) = app.storage.session_user(cookie.value(), now).await? {
+            answer["csrf_token"] = json!(csrf);
+        }
+    }
+    Ok(Json(answer))
+}
+
+fn me_json(user: &crate::access::AuthedUser) -> Value {
+    json!({
+        "user_id": user.user_id,
+        "login": user.login,
+        "role": user.role,
+        "everywhere": user.everywhere,
+        "municipalities": user.municipalities,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    label: String,
+}
+
+/// `POST /api/v1/me/tokens`: a bearer token for a script, acting as this user. Shown once.
+pub async fn create_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<TokenBody>,
+) -> Result<(StatusCode, Json<NewApiToken>), AppError> {
+    let user = caller.user()?;
+    let label = body.label.trim();
+    if label.is_empty() || label.chars().count() > 200 {
+        return Err(AppError::Invalid(
+            "a token needs a label of 1-200 characters".into(),
+        ));
+    }
+    let now = crate::sync::now_ms() as i64;
+    let token = app
+        .storage
+        .create_api_token(user.user_id, label, &caller.audit_name(), now)
+        .await?;
+    Ok((StatusCode::CREATED, Json(token)))
+}
+
+/// `DELETE /api/v1/me/tokens/{token_id}`.
+pub async fn revoke_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(token_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let user = caller.user()?;
+    let now = crate::sync::now_ms() as i64;
+    app.storage
+        .revoke_api_token(user.user_id, &token_id, &caller.audit_name(), now)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

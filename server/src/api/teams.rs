@@ -1,0 +1,197 @@
+//! JMET teams, members, phone enrollment and devices.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::HOST;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::Caller;
+use super::body::JsonBody;
+use super::municipality::municipality;
+use crate::access::Action;
+use crate::error::AppError;
+use crate::storage::{MemberRecord, TeamView};
+
+/// `GET /api/v1/municipalities/{code}/teams`.
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<Vec<TeamView>>, AppError> {
+    let m = municipality(&code)?;
+    caller.require(Action::ReadTeams, Some(&m))?;
+    Ok(Json(app.storage.teams_in(&m).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamBody {
+    municipality: String,
+    name: String,
+}
+
+/// `POST /api/v1/teams`.
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<TeamBody>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let m = municipality(&body.municipality)?;
+    caller.require(Action::ManageTeams, Some(&m))?;
+    let name = body.name.trim();
+    if name.is_empty() {
+        return Err(AppError::Invalid("a team needs a name".into()));
+    }
+    let now = crate::sync::now_ms() as i64;
+    let team_id = app
+        .storage
+        .create_team(&m, name, &caller.audit_name(), now)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"team_id": team_id, "municipality": m, "name": name})),
+    ))
+}
+
+/// `GET /api/v1/teams/{team_id}/members`: everyone ever on the team, with joined/left dates.
+pub async fn members(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(team_id): Path<String>,
+) -> Result<Json<Vec<MemberRecord>>, AppError> {
+    let m = app.storage.team_municipality(&team_id).await?;
+    caller.require(Action::ReadTeams, Some(&m))?;
+    Ok(Json(app.storage.team_members(&team_id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberBody {
+    name: String,
+    joined_on: String,
+}
+
+/// `POST /api/v1/teams/{team_id}/members`.
+pub async fn add_member(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(team_id): Path<String>,
+    JsonBody(body): JsonBody<MemberBody>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let m = app.storage.team_municipality(&team_id).await?;
+    caller.require(Action::ManageTeams, Some(&m))?;
+    let name = body.name.trim();
+    if name.is_empty() {
+        return Err(AppError::Invalid("a member needs a name".into()));
+    }
+    let now = crate::sync::now_ms() as i64;
+    let member_id = app
+        .storage
+        .add_member(
+            &team_id,
+            name,
+            body.joined_on.trim(),
+            &caller.audit_name(),
+            now,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"member_id": member_id}))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveBody {
+    left_on: String,
+}
+
+/// `POST /api/v1/members/{member_id}/leave`: every device token of theirs is revoked at once.
+pub async fn leave(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(member_id): Path<String>,
+    JsonBody(body): JsonBody<LeaveBody>,
+) -> Result<Json<Value>, AppError> {
+    let m = app.storage.member_municipality(&member_id).await?;
+    caller.require(Action::ManageTeams, Some(&m))?;
+    let now = crate::sync::now_ms() as i64;
+    let revoked = app
+        .storage
+        .member_leaves(&member_id, body.left_on.trim(), &caller.audit_name(), now)
+        .await?;
+    Ok(Json(json!({"revoked_devices": revoked})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentBody {
+    /// How long the code stays valid; 24 hours when absent, at most a week.
+    valid_hours: Option<i64>,
+}
+
+/// `POST /api/v1/members/{member_id}/enrollment-codes`: a one-time code and its QR code (SVG).
+pub async fn enrollment_code(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(member_id): Path<String>,
+    JsonBody(body): JsonBody<EnrollmentBody>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let m = app.storage.member_municipality(&member_id).await?;
+    caller.require(Action::ManageTeams, Some(&m))?;
+    let hours = body.valid_hours.unwrap_or(24);
+    if !(1..=168).contains(&hours) {
+        return Err(AppError::Invalid("valid_hours must be 1 to 168".into()));
+    }
+    let server_url = match &app.settings.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let host = headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .ok_or_else(|| AppError::Invalid("no Host header and no --public-url".into()))?;
+            format!("http://{host}")
+        }
+    };
+    let now = crate::sync::now_ms() as i64;
+    let code = app
+        .storage
+        .create_enrollment_code(&member_id, hours * 3_600_000, &caller.audit_name(), now)
+        .await?;
+    let payload = crate::enrollment::qr_payload(&server_url, &code.code);
+    let svg = crate::enrollment::qr_svg(&payload).map_err(AppError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "code": code.code,
+            "expires_at_ms": code.expires_at_ms,
+            "qr_payload": payload,
+            "qr_svg": svg,
+        })),
+    ))
+}
+
+/// `POST /api/v1/devices/{device_id}/revoke`: the device's next push or pull is refused.
+pub async fn revoke_device(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(device_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let device_id: sync_protocol::DeviceId = device_id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("no device {device_id:?}")))?;
+    let scopes = app.storage.device_scopes(device_id).await?;
+    if scopes.is_empty() {
+        caller.require(Action::ManageUsers, None)?;
+    }
+    for scope in &scopes {
+        caller.require(Action::ManageDevices, Some(scope))?;
+    }
+    let now = crate::sync::now_ms() as i64;
+    app.storage
+        .revoke_device(device_id, &caller.audit_name(), now)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

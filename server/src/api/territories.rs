@@ -1,0 +1,47 @@
+//! Territories: public geography, imported by admins.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::Caller;
+use super::body::TextBody;
+use crate::access::Action;
+use crate::error::AppError;
+use crate::storage::StoredTerritory;
+
+/// `GET /api/v1/territories`: every oblast, rayon, municipality and village (no login).
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<StoredTerritory>>, AppError> {
+    caller.require(Action::ReadTerritories, None)?;
+    Ok(Json(app.storage.territories().await?))
+}
+
+/// `POST /api/v1/territories`: a GeoJSON FeatureCollection, imported whole or not at all.
+pub async fn import(
+    State(app): State<AppState>,
+    caller: Caller,
+    TextBody(text): TextBody,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    caller.require(Action::ManageTerritories, None)?;
+    let (text, parsed) = tokio::task::spawn_blocking(move || {
+        let parsed = crate::territory::parse_geojson(&text);
+        (text, parsed)
+    })
+    .await
+    .map_err(|e| AppError::internal(e.to_string()))?;
+    let territories = parsed.map_err(|e| AppError::InvalidImport {
+        at: e.at,
+        problem: e.problem,
+    })?;
+    let now = crate::sync::now_ms() as i64;
+    let count = app
+        .storage
+        .import_territories(&territories, &text, &caller.audit_name(), now)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"imported": count}))))
+}

@@ -1,0 +1,72 @@
+//! Users, managed by admins.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::Caller;
+use super::body::JsonBody;
+use crate::access::{Action, Role, UserId};
+use crate::accounts::{self, CreateUser};
+use crate::error::AppError;
+use crate::storage::UserSummary;
+
+/// `GET /api/v1/users`.
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<UserSummary>>, AppError> {
+    caller.require(Action::ReadUsers, None)?;
+    Ok(Json(app.storage.users().await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserBody {
+    login: String,
+    name: String,
+    role: Role,
+    /// Territory codes (oblast, rayon or municipality), or `*` for the whole country.
+    #[serde(default)]
+    scopes: Vec<String>,
+    password: String,
+}
+
+/// `POST /api/v1/users`.
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<UserBody>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    caller.require(Action::ManageUsers, None)?;
+    let now = crate::sync::now_ms() as i64;
+    let user = CreateUser {
+        login: body.login,
+        name: body.name,
+        role: body.role,
+        scopes: body.scopes,
+        password: body.password,
+    };
+    let user_id = accounts::create_user(&app.storage, user, &caller.audit_name(), now).await?;
+    Ok((StatusCode::CREATED, Json(json!({"user_id": user_id}))))
+}
+
+/// `POST /api/v1/users/{user_id}/disable`: sessions and tokens stop at once.
+pub async fn disable(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    caller.require(Action::ManageUsers, None)?;
+    let user_id: UserId = user_id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("no user {user_id:?}")))?;
+    let now = crate::sync::now_ms() as i64;
+    app.storage
+        .disable_user(user_id, &caller.audit_name(), now)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
