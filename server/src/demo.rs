@@ -9,11 +9,31 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sync_protocol::{Change, Clock, Collection, FieldName, Op, OpId, RecordId, Scope};
 
-use crate::storage::{CheckedOp, Storage, StorageError};
+use serde_json::value::RawValue;
+
+use crate::storage::{AuthedDevice, Storage, StorageError};
 
 const TERRITORIES: &str = include_str!("../../fixtures/demo/territories.geojson");
 const FACILITIES: &str = include_str!("../../fixtures/demo/facilities.csv");
 const INDICATORS: &str = include_str!("../../fixtures/demo/indicators.csv");
+const FORMS: [&str; 5] = [
+    include_str!("../../fixtures/demo/forms/water_visit.json"),
+    include_str!("../../fixtures/demo/forms/health_visit.json"),
+    include_str!("../../fixtures/demo/forms/resident_survey_2024.json"),
+    include_str!("../../fixtures/demo/forms/resident_survey_2025.json"),
+    include_str!("../../fixtures/demo/forms/resident_survey_2026.json"),
+];
+/// Demo accounts (see `DEMO_USERS`) share this password; the demo is for trying things out.
+pub const DEMO_PASSWORD: &str = "demo-password";
+/// Login, name, role, scope of the demo accounts.
+pub const DEMO_USERS: [(&str, &str, &str, &str); 6] = [
+    ("admin", "Demo administrator", "admin", "*"),
+    ("supervisor.naryn", "Demo supervisor, Naryn oblast", "supervisor", "KG-N"),
+    ("supervisor.osh", "Demo supervisor, Osh oblast", "supervisor", "KG-O"),
+    ("ao.ak-suu", "Demo AO staff, Ak-Suu", "ao_staff", "KG-N-AB-01"),
+    ("deputy.ak-suu", "Demo council deputy, Ak-Suu", "deputy", "KG-N-AB-01"),
+    ("state.water", "Demo state body (water, delegated powers)", "state_body", "*"),
+];
 
 /// Monitoring months covered: January 2024 to October 2026.
 const FIRST_YEAR: u32 = 2024;
@@ -78,6 +98,22 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
         .import_indicators(&indicators, INDICATORS, ACTOR, now_ms)
         .await
         .map_err(fail)?;
+    for text in FORMS {
+        let form = sync_protocol::FormDef::from_json(text).map_err(fail)?;
+        storage.import_form(&form, ACTOR, now_ms).await?;
+    }
+    for (login, name, role, scope) in DEMO_USERS {
+        let user = crate::accounts::CreateUser {
+            login: login.into(),
+            name: name.into(),
+            role: role.parse().map_err(fail)?,
+            scopes: vec![scope.into()],
+            password: DEMO_PASSWORD.into(),
+        };
+        crate::accounts::create_user(storage, user, ACTOR, now_ms)
+            .await
+            .map_err(fail)?;
+    }
 
     let municipalities: Vec<&crate::territory::Territory> = territories
         .iter()
@@ -185,7 +221,15 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                 let day = 1 + rng.below(27) as u32;
                 let mut fields = vec![
                     ("facility", json!(facility.code)),
-                    ("captured_on", json!(format!("{year}-{mon:02}-{day:02}"))),
+                    ("form_version", json!(1)),
+                    (
+                        "captured_at",
+                        json!(format!(
+                            "{year}-{mon:02}-{day:02}T{:02}:{:02}:00+06:00",
+                            9 + rng.below(8),
+                            rng.below(60)
+                        )),
+                    ),
                     (
                         "gps",
                         json!({"lat": facility.lat + (rng.below(200) as f64 - 100.0) / 1e5, "lon": facility.lon + (rng.below(200) as f64 - 100.0) / 1e5, "acc": 4 + rng.below(20)}),
@@ -252,9 +296,15 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                     "very_satisfied",
                 ];
                 let sat = ((rng.below(100) as f64 / 100.0 + lift) * 5.0).min(4.0) as usize;
+                let day = 1 + rng.below(27) as u32;
                 let fields = vec![
                     ("form", json!("resident_survey")),
-                    ("survey_year", json!(year)),
+                    // One instrument version a year, from 2024.
+                    ("form_version", json!(year - 2023)),
+                    (
+                        "captured_at",
+                        json!(format!("{year}-10-{day:02}T{:02}:00:00+06:00", 10 + rng.below(8))),
+                    ),
                     (
                         "village",
                         json!(villages[rng.below(villages.len() as u64) as usize].code),
@@ -277,7 +327,6 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                         ),
                     ),
                 ];
-                let day = 1 + rng.below(27) as u32;
                 batch.push((
                     *device,
                     op(&surveys, &scope, fields, device, &mut clocks, year, 10, day)?,
@@ -285,18 +334,35 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                 summary.survey_responses += 1;
             }
         }
-        // Each phone pushes its own ops, as phones do, in batches.
-        let mut by_device: BTreeMap<sync_protocol::DeviceId, Vec<CheckedOp>> = BTreeMap::new();
+        // Each phone pushes its own ops, as phones do, in batches, through every check a push
+        // passes; a demo op the checks refuse is a bug in the demo.
+        let mut by_device: BTreeMap<sync_protocol::DeviceId, Vec<Box<RawValue>>> = BTreeMap::new();
         for (device, op) in batch {
-            let json = serde_json::to_string(&op).map_err(fail)?;
-            by_device
-                .entry(device)
-                .or_default()
-                .push(CheckedOp { op, json });
+            let raw = serde_json::value::to_raw_value(&op).map_err(fail)?;
+            by_device.entry(device).or_default().push(raw);
         }
-        for (device, ops) in by_device {
+        let clock = crate::sync::ServerClock::default();
+        for (device_id, ops) in by_device {
+            let device = AuthedDevice {
+                device_id,
+                scopes: vec![scope.clone()],
+            };
             for chunk in ops.chunks(500) {
-                storage.apply_push(device, now_ms, chunk, &[]).await?;
+                let ctx = crate::sync::PushContext {
+                    storage,
+                    clock: &clock,
+                    max_clock_skew_ms: u64::MAX / 2,
+                };
+                let answer = crate::sync::push(ctx, &device, chunk)
+                    .await
+                    .map_err(|e| fail(format!("push refused: {e}")))?;
+                if let Some(r) = answer
+                    .results
+                    .iter()
+                    .find(|r| r.status != sync_protocol::OpStatus::Applied)
+                {
+                    return Err(fail(format!("a demo op was not applied: {r:?}")));
+                }
             }
         }
     }

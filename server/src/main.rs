@@ -61,6 +61,22 @@ enum Command {
     /// Web and script users with roles.
     #[command(subcommand)]
     User(UserCommand),
+    /// Form definitions (visits and the resident survey).
+    #[command(subcommand)]
+    Form(FormCommand),
+}
+
+#[derive(Subcommand)]
+enum FormCommand {
+    /// Store a form version from a JSON definition (see fixtures/demo/forms/) and publish it to
+    /// every phone. A stored version never changes: publish a new version instead.
+    Import {
+        #[command(flatten)]
+        storage: StorageArgs,
+        file: PathBuf,
+    },
+    /// Print every form version as JSON.
+    List(StorageArgs),
 }
 
 #[derive(Subcommand)]
@@ -528,6 +544,31 @@ async fn run(command: Command) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "user_id": user_id }));
+            Ok(())
+        }
+        Command::Form(FormCommand::Import { storage, file }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let form = sync_protocol::FormDef::from_json(&text)
+                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            let storage = storage.open().await?;
+            let created = storage
+                .import_form(&form, CLI, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({"form": form.id, "version": form.version, "created": created})
+            );
+            Ok(())
+        }
+        Command::Form(FormCommand::List(storage)) => {
+            let storage = storage.open().await?;
+            let forms = storage.forms().await.map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&forms).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::User(UserCommand::List(storage)) => {

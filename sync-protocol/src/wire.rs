@@ -11,6 +11,8 @@ use crate::ids::{Collection, FieldName, OpId, RecordId, Scope};
 
 /// Most ops the server takes in one push.
 pub const MAX_OPS_PER_PUSH: usize = 1000;
+/// The scope of reference data every device pulls (forms); no device writes it.
+pub const GLOBAL_SCOPE: &str = "global";
 /// Most fields one op may set.
 pub const MAX_FIELDS_PER_OP: usize = 256;
 /// Largest JSON encoding of one field value, in bytes.
@@ -210,6 +212,10 @@ pub enum RejectCode {
     ReadOnlyCollection,
     /// The same op id appears earlier in the same push with different content.
     ConflictingOpId,
+    /// The op names a form (`form`, `form_version`) the server does not know.
+    UnknownForm,
+    /// A field breaks its form's definition; `field` in the result names it.
+    InvalidField,
     Other(String),
 }
 
@@ -225,6 +231,8 @@ impl RejectCode {
             Self::UnknownCollection => "unknown_collection",
             Self::ReadOnlyCollection => "read_only_collection",
             Self::ConflictingOpId => "conflicting_op_id",
+            Self::UnknownForm => "unknown_form",
+            Self::InvalidField => "invalid_field",
             Self::Other(code) => code,
         }
     }
@@ -240,6 +248,8 @@ impl RejectCode {
             "unknown_collection" => Self::UnknownCollection,
             "read_only_collection" => Self::ReadOnlyCollection,
             "conflicting_op_id" => Self::ConflictingOpId,
+            "unknown_form" => Self::UnknownForm,
+            "invalid_field" => Self::InvalidField,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -273,6 +283,9 @@ pub struct OpResult {
     pub code: Option<RejectCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// With `invalid_field`: the field at fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl OpResult {
@@ -282,6 +295,7 @@ impl OpResult {
             status: OpStatus::Applied,
             code: None,
             message: None,
+            field: None,
         }
     }
 
@@ -291,6 +305,7 @@ impl OpResult {
             status: OpStatus::Duplicate,
             code: None,
             message: None,
+            field: None,
         }
     }
 
@@ -300,7 +315,14 @@ impl OpResult {
             status: OpStatus::Rejected,
             code: Some(code),
             message: Some(message.into()),
+            field: None,
         }
+    }
+
+    /// Names the field at fault, for `invalid_field`.
+    pub fn with_field(mut self, field: Option<String>) -> Self {
+        self.field = field;
+        self
     }
 }
 

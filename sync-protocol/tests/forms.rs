@@ -1010,9 +1010,9 @@ fn demo_forms_are_valid_and_accept_real_answers() {
         "trust_lsg",
     ];
     for (file, version, year) in [
-        ("resident_survey_2025.json", 1, 2025),
-        ("resident_survey_2026.json", 2, 2026),
-        ("resident_survey_2027.json", 3, 2027),
+        ("resident_survey_2024.json", 1, 2024),
+        ("resident_survey_2025.json", 2, 2025),
+        ("resident_survey_2026.json", 3, 2026),
     ] {
         let survey = fixture(file);
         assert_eq!(survey.id.as_str(), "resident_survey");

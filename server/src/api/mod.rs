@@ -4,6 +4,7 @@ mod auth;
 mod body;
 mod enroll;
 mod errors_as_json;
+mod forms;
 mod health;
 mod municipality;
 mod session;
@@ -95,6 +96,8 @@ pub fn build_app(storage: Storage, settings: Settings) -> Router {
             "/api/v1/territories",
             get(territories::list).post(territories::import),
         )
+        .route("/api/v1/forms", get(forms::list).post(forms::import))
+        .route("/api/v1/forms/{form_id}/{version}", get(forms::get))
         .route("/api/v1/facilities", post(municipality::import_facilities))
         .route("/api/v1/indicators", post(municipality::import_indicators))
         .route(

@@ -5,6 +5,7 @@ mod connect;
 mod devices;
 mod enrollment;
 mod facilities;
+mod forms;
 mod indicators;
 mod migration;
 mod reference;
@@ -28,6 +29,7 @@ pub use connect::Location;
 pub use devices::{AuthedDevice, NewDevice};
 pub use enrollment::{EnrollError, EnrollmentCode};
 pub use facilities::StoredFacility;
+pub use forms::{FormSummary, SubmissionContext};
 pub use indicators::{IndicatorView, MePlan};
 pub use sync::{
     CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,

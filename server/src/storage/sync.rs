@@ -42,6 +42,8 @@ pub struct Quarantined {
     pub code: RejectCode,
     pub message: String,
     pub body: String,
+    /// The field at fault, when one is.
+    pub field: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -290,6 +292,7 @@ fn quarantine_entry(checked: &CheckedOp, code: &RejectCode, message: &str) -> Qu
         code: code.clone(),
         message: message.to_owned(),
         body: checked.json.clone(),
+        field: None,
     }
 }
 

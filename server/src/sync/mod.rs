@@ -4,6 +4,7 @@ mod clock;
 mod collections;
 mod cursor;
 mod pull;
+mod submission;
 mod push;
 
 pub use clock::ServerClock;

@@ -1,5 +1,6 @@
 //! `GET /api/v1/sync/pull`: the changes of a device's scopes after its cursor.
 
+use sync_protocol::wire::GLOBAL_SCOPE;
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::value::RawValue;
@@ -42,7 +43,14 @@ pub async fn pull(
         }
     };
     let max_rows = (limit * ROWS_PER_RECORD).min(MAX_ROWS_PER_PAGE);
-    let page = storage.pull(&device.scopes, after.seq, max_rows).await?;
+    // Every device also reads the global scope: forms, the same for all municipalities.
+    let mut scopes = device.scopes.clone();
+    let global = sync_protocol::Scope::parse(GLOBAL_SCOPE)
+        .map_err(|e| AppError::internal(e.to_string()))?;
+    if !scopes.contains(&global) {
+        scopes.push(global);
+    }
+    let page = storage.pull(&scopes, after.seq, max_rows).await?;
 
     let mut records: Vec<PulledRecord<Box<RawValue>>> = Vec::new();
     let mut index: HashMap<(String, String), usize> = HashMap::new();

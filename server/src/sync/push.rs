@@ -49,6 +49,27 @@ pub async fn push(
         }
     }
 
+    // Form checks read the database, so they run once for the whole batch.
+    let problems = super::submission::check(ctx.storage, &checked).await?;
+    let mut passed = Vec::with_capacity(checked.len());
+    let mut passed_positions = Vec::with_capacity(checked.len());
+    for ((i, op), problem) in positions.into_iter().zip(checked).zip(problems) {
+        match problem {
+            None => {
+                passed.push(op);
+                passed_positions.push(i);
+            }
+            Some(q) => {
+                results[i] = Some(
+                    OpResult::rejected(q.op_id, q.code.clone(), q.message.clone())
+                        .with_field(q.field.clone()),
+                );
+                refused.push(q);
+            }
+        }
+    }
+    let (checked, positions) = (passed, passed_positions);
+
     let verdicts = ctx
         .storage
         .apply_push(device.device_id, now as i64, &checked, &refused)
@@ -88,6 +109,7 @@ fn check(
         code,
         message,
         body: raw.to_owned(),
+        field: None,
     };
     // Clock checks come first: a phone whose clock is wrong learns it from any op it sends.
     if op.hlc.node() != device.device_id.0 {
@@ -159,5 +181,6 @@ fn shape_refusal(raw: &str, error: serde_json::Error) -> Quarantined {
         code,
         message,
         body: raw.to_owned(),
+        field: None,
     }
 }

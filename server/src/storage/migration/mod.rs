@@ -10,6 +10,7 @@ mod m20261124_000005_teams;
 mod m20261124_000006_enrollment;
 mod m20261124_000007_indicators;
 mod m20261124_000008_users;
+mod m20261124_000009_forms;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_enrollment::MIGRATION),
             Box::new(m20261124_000007_indicators::MIGRATION),
             Box::new(m20261124_000008_users::MIGRATION),
+            Box::new(m20261124_000009_forms::MIGRATION),
         ]
     }
 }

@@ -1,0 +1,184 @@
+//! Form definitions, and what checking a submission against its form needs from the database.
+
+use std::collections::{HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
+use sync_protocol::form::{FormDef, FormRef};
+use sync_protocol::wire::GLOBAL_SCOPE;
+use sync_protocol::{Collection, FormId, RecordId, Scope};
+
+use super::reference::{self, ReferenceRecord};
+use super::sql::{self, Sql};
+use super::{Storage, StorageError, audit};
+
+/// A form version as listed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FormSummary {
+    pub id: FormId,
+    pub version: u32,
+    pub collection: String,
+    pub title_en: String,
+    pub year: Option<u16>,
+}
+
+/// Facilities and villages of the scopes a push writes, and which of its records exist.
+#[derive(Default)]
+pub struct SubmissionContext {
+    pub forms: HashMap<FormRef, FormDef>,
+    /// Facility code → (municipality, kind).
+    pub facilities: HashMap<String, (String, String)>,
+    /// Village code → municipality.
+    pub villages: HashMap<String, String>,
+    pub existing: HashSet<(String, String)>,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(e.to_string())
+}
+
+impl Storage {
+    /// Stores a checked form version and publishes it to every phone. Storing the identical
+    /// definition again is a no-op; a different definition under a stored version is refused,
+    /// since answers already made against it would change meaning.
+    pub async fn import_form(
+        &self,
+        form: &FormDef,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        form.check().map_err(|e| StorageError::Invalid(e.to_string()))?;
+        let definition = serde_json::to_string(form).map_err(corrupt)?;
+        let backend = self.backend();
+        let write = self.write().await?;
+        let q = Sql::new(backend)
+            .push("SELECT definition FROM forms WHERE form_id = ")
+            .bind(form.id.as_str())
+            .push(" AND version = ")
+            .bind(form.version as i64);
+        if let Some(stored) = sql::query_scalar_text(&write.tx, q).await? {
+            if stored == definition {
+                return Ok(false);
+            }
+            return Err(StorageError::Conflict(format!(
+                "{} is stored with a different definition; publish a new version instead",
+                form.form_ref()
+            )));
+        }
+        let q = Sql::new(backend)
+            .push("INSERT INTO forms (form_id, version, collection, definition, created_at_ms) VALUES (")
+            .bind(form.id.as_str())
+            .push(", ")
+            .bind(form.version as i64)
+            .push(", ")
+            .bind(form.collection.as_str())
+            .push(", ")
+            .bind(definition.as_str())
+            .push(", ")
+            .bind(now_ms)
+            .push(")");
+        sql::execute(&write.tx, q).await?;
+        let record = ReferenceRecord {
+            collection: "forms",
+            code: format!("{}@{}", form.id, form.version),
+            scope: Scope::parse(GLOBAL_SCOPE).map_err(corrupt)?,
+            fields: [
+                ("id", serde_json::json!(form.id)),
+                ("version", serde_json::json!(form.version)),
+                (
+                    "definition",
+                    serde_json::to_value(form).map_err(corrupt)?,
+                ),
+            ]
+            .into(),
+        };
+        reference::publish(&write.tx, backend, vec![record], now_ms)
+            .await
+            .map_err(|e| match e {
+                super::ImportFailure::Storage(e) => e,
+                super::ImportFailure::Invalid(e) => StorageError::Invalid(e.to_string()),
+            })?;
+        let detail = serde_json::json!({
+            "form": form.id, "version": form.version,
+            "sha256": hex::encode(Sha256::digest(definition.as_bytes())),
+        });
+        audit::record(&write.tx, backend, now_ms, actor, "form.import", detail.to_string()).await?;
+        write.tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn forms(&self) -> Result<Vec<FormSummary>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT definition FROM forms ORDER BY form_id, version");
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            let form: FormDef =
+                serde_json::from_str(&row.try_get_by_index::<String>(0)?).map_err(corrupt)?;
+            out.push(FormSummary {
+                id: form.id,
+                version: form.version,
+                collection: form.collection.to_string(),
+                title_en: form.title.en,
+                year: form.year,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn form(&self, id: &FormId, version: u32) -> Result<Option<FormDef>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT definition FROM forms WHERE form_id = ")
+            .bind(id.as_str())
+            .push(" AND version = ")
+            .bind(version as i64);
+        sql::query_scalar_text(&self.db, q)
+            .await?
+            .map(|text| serde_json::from_str(&text).map_err(corrupt))
+            .transpose()
+    }
+
+    /// Everything checking these submissions against their forms needs, in a few reads.
+    pub async fn submission_context(
+        &self,
+        forms: &HashSet<FormRef>,
+        scopes: &HashSet<&Scope>,
+        records: &HashSet<(&RecordId, &Collection)>,
+    ) -> Result<SubmissionContext, StorageError> {
+        let mut ctx = SubmissionContext::default();
+        for form in forms {
+            if let Some(def) = self.form(&form.id, form.version).await? {
+                ctx.forms.insert(form.clone(), def);
+            }
+        }
+        if !scopes.is_empty() {
+            let codes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+            let mut q = Sql::new(self.backend())
+                .push("SELECT code, municipality_code, kind FROM facilities WHERE municipality_code IN ");
+            q.bind_list(codes.iter().copied());
+            for row in sql::query_all(&self.db, q).await? {
+                ctx.facilities.insert(
+                    row.try_get_by_index(0)?,
+                    (row.try_get_by_index(1)?, row.try_get_by_index(2)?),
+                );
+            }
+            let mut q = Sql::new(self.backend()).push(
+                "SELECT code, parent_code FROM territories WHERE level = 'village' AND parent_code IN ",
+            );
+            q.bind_list(codes.iter().copied());
+            for row in sql::query_all(&self.db, q).await? {
+                ctx.villages
+                    .insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+            }
+        }
+        let ids: Vec<String> = records.iter().map(|(id, _)| id.to_string()).collect();
+        for chunk in ids.chunks(900) {
+            let mut q = Sql::new(self.backend())
+                .push("SELECT record_id, collection FROM records WHERE record_id IN ");
+            q.bind_list(chunk.iter().map(String::as_str));
+            for row in sql::query_all(&self.db, q).await? {
+                ctx.existing
+                    .insert((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+            }
+        }
+        Ok(ctx)
+    }
+}
