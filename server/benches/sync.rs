@@ -56,7 +56,7 @@ use serde_json::Value;
 use sync_protocol::{Change, Clock, Collection, FieldName, Op, OpId, PushRequest, RecordId, Scope};
 
 const SCOPE: &str = "m1";
-const COLLECTION: &str = "visits";
+const COLLECTION: &str = "comments";
 const OPS_PER_BATCH: usize = 500;
 const FIELDS_PER_OP: usize = 10;
 const FIELDS_PER_BATCH: usize = OPS_PER_BATCH * FIELDS_PER_OP;

@@ -28,11 +28,36 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 /// Login, name, role, scope of the demo accounts.
 pub const DEMO_USERS: [(&str, &str, &str, &str); 6] = [
     ("admin", "Demo administrator", "admin", "*"),
-    ("supervisor.naryn", "Demo supervisor, Naryn oblast", "supervisor", "KG-N"),
-    ("supervisor.osh", "Demo supervisor, Osh oblast", "supervisor", "KG-O"),
-    ("ao.ak-suu", "Demo AO staff, Ak-Suu", "ao_staff", "KG-N-AB-01"),
-    ("deputy.ak-suu", "Demo council deputy, Ak-Suu", "deputy", "KG-N-AB-01"),
-    ("state.water", "Demo state body (water, delegated powers)", "state_body", "*"),
+    (
+        "supervisor.naryn",
+        "Demo supervisor, Naryn oblast",
+        "supervisor",
+        "KG-N",
+    ),
+    (
+        "supervisor.osh",
+        "Demo supervisor, Osh oblast",
+        "supervisor",
+        "KG-O",
+    ),
+    (
+        "ao.ak-suu",
+        "Demo AO staff, Ak-Suu",
+        "ao_staff",
+        "KG-N-AB-01",
+    ),
+    (
+        "deputy.ak-suu",
+        "Demo council deputy, Ak-Suu",
+        "deputy",
+        "KG-N-AB-01",
+    ),
+    (
+        "state.water",
+        "Demo state body (water, delegated powers)",
+        "state_body",
+        "*",
+    ),
 ];
 
 /// Monitoring months covered: January 2024 to October 2026.
@@ -303,7 +328,10 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                     ("form_version", json!(year - 2023)),
                     (
                         "captured_at",
-                        json!(format!("{year}-10-{day:02}T{:02}:00:00+06:00", 10 + rng.below(8))),
+                        json!(format!(
+                            "{year}-10-{day:02}T{:02}:00:00+06:00",
+                            10 + rng.below(8)
+                        )),
                     ),
                     (
                         "village",

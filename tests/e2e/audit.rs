@@ -22,18 +22,18 @@ async fn seed(backend: Backend) -> (TestServer, Vec<RecordId>) {
     let first = PushRequest {
         ops: records
             .iter()
-            .map(|r| ops.set("visits", *r, "m1", json!({"n": 1, "ok": true})))
+            .map(|r| ops.set("comments", *r, "m1", json!({"n": 1, "ok": true})))
             .collect(),
     };
     phone.push(&first).await; // entry 3
     phone
         .push(&PushRequest {
-            ops: vec![ops.set("visits", records[0], "m1", json!({"n": 2}))],
+            ops: vec![ops.set("comments", records[0], "m1", json!({"n": 2}))],
         })
         .await; // entry 4
     phone
         .push(&PushRequest {
-            ops: vec![ops.delete("visits", records[2], "m1", true)],
+            ops: vec![ops.delete("comments", records[2], "m1", true)],
         })
         .await; // entry 5
     server
@@ -90,7 +90,7 @@ async fn the_chain_is_intact_after_use_and_every_tampering_is_named(backend: Bac
                     "UPDATE fields SET value = '5' WHERE field = 'n' AND rkey = (SELECT rkey FROM records WHERE record_id = '{}')",
                     r[1]
                 ),
-                format!("record visits/{}", r[1]),
+                format!("record comments/{}", r[1]),
             )
         },
         |r| {
@@ -99,7 +99,7 @@ async fn the_chain_is_intact_after_use_and_every_tampering_is_named(backend: Bac
                     "DELETE FROM fields WHERE field = 'ok' AND rkey = (SELECT rkey FROM records WHERE record_id = '{}')",
                     r[0]
                 ),
-                format!("record visits/{}", r[0]),
+                format!("record comments/{}", r[0]),
             )
         },
         |r| {
@@ -108,7 +108,7 @@ async fn the_chain_is_intact_after_use_and_every_tampering_is_named(backend: Bac
                     "UPDATE fields SET value = 'false' WHERE field = '$deleted' AND rkey = (SELECT rkey FROM records WHERE record_id = '{}')",
                     r[2]
                 ),
-                format!("record visits/{}", r[2]),
+                format!("record comments/{}", r[2]),
             )
         },
         |_| {

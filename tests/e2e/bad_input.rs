@@ -38,7 +38,7 @@ async fn seed(server: &TestServer) -> TestDevice {
     let mut ops = OpMaker::for_device(&phone);
     let batch = PushRequest {
         ops: (0..5)
-            .map(|i| ops.set("visits", RecordId::generate(), "m1", json!({"i": i})))
+            .map(|i| ops.set("comments", RecordId::generate(), "m1", json!({"i": i})))
             .collect(),
     };
     phone.push(&batch).await;
@@ -232,16 +232,16 @@ async fn bad_ops_are_rejected_one_by_one_and_quarantined(backend: Backend) {
     let foreign_record = RecordId::generate();
     other
         .push(&PushRequest {
-            ops: vec![other_ops.set("visits", foreign_record, "m2", json!({"owner": "m2"}))],
+            ops: vec![other_ops.set("comments", foreign_record, "m2", json!({"owner": "m2"}))],
         })
         .await;
 
     let before = snapshot(&server, &phone).await;
     let before_other = snapshot(&server, &other).await;
     let mut ops = OpMaker::for_device(&phone);
-    let good = ops.set("visits", RecordId::generate(), "m1", json!({"ok": true}));
+    let good = ops.set("comments", RecordId::generate(), "m1", json!({"ok": true}));
     let template =
-        serde_json::to_value(ops.set("visits", RecordId::generate(), "m1", json!({"x": 1})))
+        serde_json::to_value(ops.set("comments", RecordId::generate(), "m1", json!({"x": 1})))
             .unwrap();
     let with = |patch: Value| {
         let mut op = template.clone();

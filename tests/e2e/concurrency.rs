@@ -37,7 +37,7 @@ async fn concurrent_pushers_never_make_a_puller_skip_a_change(backend: Backend) 
                     ops: (0..OPS)
                         .map(|i| {
                             ops.set(
-                                "visits",
+                                "comments",
                                 RecordId::generate(),
                                 scope,
                                 json!({"i": i, "p": p}),
@@ -106,7 +106,7 @@ async fn fifty_devices_push_at_once(backend: Backend) {
             for _ in 0..4 {
                 let batch = PushRequest {
                     ops: (0..50)
-                        .map(|i| ops.set("visits", RecordId::generate(), "m1", json!({"i": i})))
+                        .map(|i| ops.set("comments", RecordId::generate(), "m1", json!({"i": i})))
                         .collect(),
                 };
                 // `push` asserts a 200: a "database is locked" would surface as a 500 here.

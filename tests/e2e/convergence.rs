@@ -120,7 +120,7 @@ impl Phone {
     }
 
     async fn act(&mut self, action: &Action, records: &[RecordId]) {
-        let visits = Collection::parse("visits").unwrap();
+        let visits = Collection::parse("comments").unwrap();
         let wall = self.wall();
         let scope = self.scope.clone();
         let fields = |name: &str, value: Value| -> BTreeMap<FieldName, Value> {

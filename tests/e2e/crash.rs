@@ -89,7 +89,7 @@ async fn kill_9_during_pushes_loses_no_acknowledged_op(backend: Backend) {
             ops: (0..100)
                 .map(|i| {
                     ops.set(
-                        "visits",
+                        "comments",
                         records[(b * 7 + i) % records.len()],
                         "m1",
                         json!({"b": b, "i": i}),

@@ -55,14 +55,19 @@ async fn the_demo_loads_and_each_municipality_sees_its_own(backend: Backend) {
     phone.pull_all(&mut pulled, None, 1000).await;
     let mut per_collection: BTreeMap<String, usize> = BTreeMap::new();
     for (collection, _, state) in pulled.iter() {
+        let global = collection.as_str() == "forms";
         assert_eq!(
             state.scope.as_str(),
-            "KG-N-AB-01",
+            if global { "global" } else { "KG-N-AB-01" },
             "nothing of another municipality"
         );
         *per_collection.entry(collection.to_string()).or_default() += 1;
     }
     assert_eq!(per_collection["facilities"], 10);
+    assert_eq!(
+        per_collection["forms"], 5,
+        "water and health visits, three survey years"
+    );
     assert_eq!(
         per_collection["territories"], 4,
         "the municipality and its three villages"
@@ -76,7 +81,8 @@ async fn the_demo_loads_and_each_municipality_sees_its_own(backend: Backend) {
     // Survey respondents are anonymous: village, sex and age band, no names or phones.
     let allowed = [
         "form",
-        "survey_year",
+        "form_version",
+        "captured_at",
         "village",
         "sex",
         "age_band",

@@ -26,9 +26,9 @@ async fn push_then_pull_round_trips_fields_and_tombstones(backend: Backend) {
     let gone = RecordId::generate();
     let batch = PushRequest {
         ops: vec![
-            ops.set("visits", visit, "m1", json!({"facility": "well-3", "gps": {"lat": 41.43, "lon": 75.99, "acc": 6.5}, "ok": true})),
-            ops.set("visits", gone, "m1", json!({"facility": "well-4"})),
-            ops.delete("visits", gone, "m1", true),
+            ops.set("comments", visit, "m1", json!({"facility": "well-3", "gps": {"lat": 41.43, "lon": 75.99, "acc": 6.5}, "ok": true})),
+            ops.set("comments", gone, "m1", json!({"facility": "well-4"})),
+            ops.delete("comments", gone, "m1", true),
         ],
     };
     let answer = phone.push(&batch).await;
@@ -49,7 +49,7 @@ async fn push_then_pull_round_trips_fields_and_tombstones(backend: Backend) {
     let mut pulled = Store::default();
     phone.pull_all(&mut pulled, None, 500).await;
     assert_eq!(pulled, expected);
-    let gone_state = pulled.get(&"visits".parse().unwrap(), &gone).unwrap();
+    let gone_state = pulled.get(&"comments".parse().unwrap(), &gone).unwrap();
     assert!(gone_state.is_deleted());
     server.stop().await;
 }
@@ -59,8 +59,8 @@ async fn retried_batch_is_acknowledged_as_duplicate_and_not_applied_twice(backen
     let phone = server.device(&["m1"]).await;
     let mut ops = OpMaker::for_device(&phone);
     let record = RecordId::generate();
-    let first = ops.set("visits", record, "m1", json!({"n": 1}));
-    let second = ops.set("visits", record, "m1", json!({"n": 2}));
+    let first = ops.set("comments", record, "m1", json!({"n": 1}));
+    let second = ops.set("comments", record, "m1", json!({"n": 2}));
     let batch = PushRequest {
         ops: vec![first.clone(), second.clone()],
     };
@@ -89,7 +89,7 @@ async fn retried_batch_is_acknowledged_as_duplicate_and_not_applied_twice(backen
     );
 
     // Same op id, different content, within one push: the second is refused and quarantined.
-    let fresh = ops.set("visits", record, "m1", json!({"n": 3}));
+    let fresh = ops.set("comments", record, "m1", json!({"n": 3}));
     let mut impostor = fresh.clone();
     impostor.change = sync_protocol::Change::Set([("n".parse().unwrap(), json!(99))].into());
     let answer = phone
@@ -110,7 +110,7 @@ async fn retried_batch_is_acknowledged_as_duplicate_and_not_applied_twice(backen
 
     let mut pulled = Store::default();
     phone.pull_all(&mut pulled, None, 500).await;
-    let state = pulled.get(&"visits".parse().unwrap(), &record).unwrap();
+    let state = pulled.get(&"comments".parse().unwrap(), &record).unwrap();
     assert_eq!(state.fields.values().next().unwrap().value, json!(3));
     server.stop().await;
 }
@@ -123,10 +123,10 @@ async fn later_edit_wins_and_deletes_are_not_revived_by_older_edits(backend: Bac
     let mut ops_b = OpMaker::for_device(&b);
     let record = RecordId::generate();
     // Both edit offline; b's edit is later. a's older edit arrives last and must lose.
-    let older = ops_a.set("visits", record, "m1", json!({"note": "from a"}));
+    let older = ops_a.set("comments", record, "m1", json!({"note": "from a"}));
     std::thread::sleep(std::time::Duration::from_millis(3));
-    let newer = ops_b.set("visits", record, "m1", json!({"note": "from b"}));
-    let delete = ops_b.delete("visits", record, "m1", true);
+    let newer = ops_b.set("comments", record, "m1", json!({"note": "from b"}));
+    let delete = ops_b.delete("comments", record, "m1", true);
     b.push(&PushRequest {
         ops: vec![newer.clone(), delete.clone()],
     })
@@ -138,7 +138,7 @@ async fn later_edit_wins_and_deletes_are_not_revived_by_older_edits(backend: Bac
 
     let mut pulled = Store::default();
     a.pull_all(&mut pulled, None, 500).await;
-    let state = pulled.get(&"visits".parse().unwrap(), &record).unwrap();
+    let state = pulled.get(&"comments".parse().unwrap(), &record).unwrap();
     assert_eq!(state.fields.values().next().unwrap().value, json!("from b"));
     assert!(
         state.is_deleted(),
@@ -147,7 +147,7 @@ async fn later_edit_wins_and_deletes_are_not_revived_by_older_edits(backend: Bac
 
     // An explicit undelete with a later clock does.
     ops_a.clock.observe(delete.hlc, crate::harness::now_ms());
-    let undelete = ops_a.delete("visits", record, "m1", false);
+    let undelete = ops_a.delete("comments", record, "m1", false);
     a.push(&PushRequest {
         ops: vec![undelete],
     })
@@ -156,7 +156,7 @@ async fn later_edit_wins_and_deletes_are_not_revived_by_older_edits(backend: Bac
     a.pull_all(&mut again, None, 500).await;
     assert!(
         !again
-            .get(&"visits".parse().unwrap(), &record)
+            .get(&"comments".parse().unwrap(), &record)
             .unwrap()
             .is_deleted()
     );
@@ -171,7 +171,7 @@ async fn pull_pages_are_bounded_and_resume_from_the_cursor(backend: Backend) {
         ops: (0..25)
             .map(|i| {
                 ops.set(
-                    "visits",
+                    "comments",
                     RecordId::generate(),
                     "m1",
                     json!({"i": i, "j": i * 2}),
@@ -203,7 +203,7 @@ async fn pull_pages_are_bounded_and_resume_from_the_cursor(backend: Backend) {
     let record = batch.ops[3].record_id;
     phone
         .push(&PushRequest {
-            ops: vec![ops.set("visits", record, "m1", json!({"j": -1}))],
+            ops: vec![ops.set("comments", record, "m1", json!({"j": -1}))],
         })
         .await;
     let page = phone.pull(cursor.as_deref(), Some(10)).await;
@@ -228,11 +228,11 @@ async fn a_device_sees_only_its_scopes(backend: Backend) {
     let mut ops1 = OpMaker::for_device(&m1);
     let mut ops2 = OpMaker::for_device(&m2);
     m1.push(&PushRequest {
-        ops: vec![ops1.set("visits", RecordId::generate(), "m1", json!({"x": 1}))],
+        ops: vec![ops1.set("comments", RecordId::generate(), "m1", json!({"x": 1}))],
     })
     .await;
     m2.push(&PushRequest {
-        ops: vec![ops2.set("visits", RecordId::generate(), "m2", json!({"x": 2}))],
+        ops: vec![ops2.set("comments", RecordId::generate(), "m2", json!({"x": 2}))],
     })
     .await;
     let scopes = |page: &sync_protocol::PullResponse| -> Vec<String> {
@@ -258,7 +258,7 @@ async fn gzip_bodies_both_ways(backend: Backend) {
         ops: (0..50)
             .map(|i| {
                 ops.set(
-                    "visits",
+                    "comments",
                     RecordId::generate(),
                     "m1",
                     json!({"comment": "вода бар, суу таза", "i": i}),

@@ -57,7 +57,7 @@ async fn a_replaced_database_resets_cursors_and_the_phone_resends_its_data(backe
     let old = TestServer::start(backend).await;
     let device = old.device(&["m1"]).await;
     let mut replica = Replica::new(device.device_id);
-    let visits = Collection::parse("visits").unwrap();
+    let visits = Collection::parse("comments").unwrap();
     let scope = Scope::parse("m1").unwrap();
     let records: Vec<RecordId> = (0..3).map(|_| RecordId::generate()).collect();
     for (i, record) in records.iter().enumerate() {
@@ -147,7 +147,7 @@ async fn rotating_the_epoch_after_a_restore_resets_every_cursor(backend: Backend
     let server = TestServer::start(backend).await;
     let device = server.device(&["m1"]).await;
     let mut replica = Replica::new(device.device_id);
-    let visits = Collection::parse("visits").unwrap();
+    let visits = Collection::parse("comments").unwrap();
     let scope = Scope::parse("m1").unwrap();
     let record = RecordId::generate();
     replica
@@ -189,7 +189,7 @@ async fn rotating_the_epoch_after_a_restore_resets_every_cursor(backend: Backend
     );
     assert!(
         replica
-            .record(&"visits".parse().unwrap(), &record)
+            .record(&"comments".parse().unwrap(), &record)
             .is_some()
     );
     assert!(matches!(

@@ -100,7 +100,7 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
     let visit = RecordId::generate();
     phone
         .push(&PushRequest {
-            ops: vec![ops.set("visits", visit, MUNICIPALITY, json!({"water": "clear"}))],
+            ops: vec![ops.set("comments", visit, MUNICIPALITY, json!({"water": "clear"}))],
         })
         .await;
     assert_eq!(
@@ -136,7 +136,7 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
     let mut seen = Store::default();
     colleague.pull_all(&mut seen, None, 100).await;
     assert!(
-        seen.get(&"visits".parse().unwrap(), &visit).is_some(),
+        seen.get(&"comments".parse().unwrap(), &visit).is_some(),
         "her records stay"
     );
     assert!(
@@ -242,7 +242,7 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
     let pushed = phone
         .push(&PushRequest {
             ops: vec![ops.set(
-                "visits",
+                "comments",
                 RecordId::generate(),
                 MUNICIPALITY,
                 json!({"ok": true}),

@@ -46,7 +46,8 @@ impl Storage {
         actor: &str,
         now_ms: i64,
     ) -> Result<bool, StorageError> {
-        form.check().map_err(|e| StorageError::Invalid(e.to_string()))?;
+        form.check()
+            .map_err(|e| StorageError::Invalid(e.to_string()))?;
         let definition = serde_json::to_string(form).map_err(corrupt)?;
         let backend = self.backend();
         let write = self.write().await?;
@@ -84,10 +85,7 @@ impl Storage {
             fields: [
                 ("id", serde_json::json!(form.id)),
                 ("version", serde_json::json!(form.version)),
-                (
-                    "definition",
-                    serde_json::to_value(form).map_err(corrupt)?,
-                ),
+                ("definition", serde_json::to_value(form).map_err(corrupt)?),
             ]
             .into(),
         };
@@ -101,14 +99,22 @@ impl Storage {
             "form": form.id, "version": form.version,
             "sha256": hex::encode(Sha256::digest(definition.as_bytes())),
         });
-        audit::record(&write.tx, backend, now_ms, actor, "form.import", detail.to_string()).await?;
+        audit::record(
+            &write.tx,
+            backend,
+            now_ms,
+            actor,
+            "form.import",
+            detail.to_string(),
+        )
+        .await?;
         write.tx.commit().await?;
         Ok(true)
     }
 
     pub async fn forms(&self) -> Result<Vec<FormSummary>, StorageError> {
-        let q = Sql::new(self.backend())
-            .push("SELECT definition FROM forms ORDER BY form_id, version");
+        let q =
+            Sql::new(self.backend()).push("SELECT definition FROM forms ORDER BY form_id, version");
         let mut out = Vec::new();
         for row in sql::query_all(&self.db, q).await? {
             let form: FormDef =
@@ -151,8 +157,9 @@ impl Storage {
         }
         if !scopes.is_empty() {
             let codes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-            let mut q = Sql::new(self.backend())
-                .push("SELECT code, municipality_code, kind FROM facilities WHERE municipality_code IN ");
+            let mut q = Sql::new(self.backend()).push(
+                "SELECT code, municipality_code, kind FROM facilities WHERE municipality_code IN ",
+            );
             q.bind_list(codes.iter().copied());
             for row in sql::query_all(&self.db, q).await? {
                 ctx.facilities.insert(

@@ -4,8 +4,8 @@ mod clock;
 mod collections;
 mod cursor;
 mod pull;
-mod submission;
 mod push;
+mod submission;
 
 pub use clock::ServerClock;
 pub use collections::{CollectionAccess, collection_access};

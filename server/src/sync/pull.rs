@@ -1,7 +1,7 @@
 //! `GET /api/v1/sync/pull`: the changes of a device's scopes after its cursor.
 
-use sync_protocol::wire::GLOBAL_SCOPE;
 use std::collections::{BTreeMap, HashMap};
+use sync_protocol::wire::GLOBAL_SCOPE;
 
 use serde_json::value::RawValue;
 use sync_protocol::wire::{DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, Versioned};
@@ -45,8 +45,8 @@ pub async fn pull(
     let max_rows = (limit * ROWS_PER_RECORD).min(MAX_ROWS_PER_PAGE);
     // Every device also reads the global scope: forms, the same for all municipalities.
     let mut scopes = device.scopes.clone();
-    let global = sync_protocol::Scope::parse(GLOBAL_SCOPE)
-        .map_err(|e| AppError::internal(e.to_string()))?;
+    let global =
+        sync_protocol::Scope::parse(GLOBAL_SCOPE).map_err(|e| AppError::internal(e.to_string()))?;
     if !scopes.contains(&global) {
         scopes.push(global);
     }

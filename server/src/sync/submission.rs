@@ -88,13 +88,18 @@ fn check_one(
         return Some((
             RejectCode::UnknownForm,
             Some("form_version".into()),
-            format!("this server does not know {form_ref}; update the forms (pull) and answer a version it has"),
+            format!(
+                "this server does not know {form_ref}; update the forms (pull) and answer a version it has"
+            ),
         ));
     };
     if form.collection != op.collection {
         return invalid(
             "form",
-            format!("{form_ref} is a form for {}, not {collection}", form.collection),
+            format!(
+                "{form_ref} is a form for {}, not {collection}",
+                form.collection
+            ),
         );
     }
     let key = (op.record_id.to_string(), collection.to_owned());
@@ -116,7 +121,9 @@ fn check_one(
                     format!("there is no facility {code} in municipality {}", op.scope),
                 );
             }
-            Some((_, kind)) if !form.facility_kinds.is_empty() && !form.facility_kinds.contains(kind) => {
+            Some((_, kind))
+                if !form.facility_kinds.is_empty() && !form.facility_kinds.contains(kind) =>
+            {
                 return invalid(
                     "facility",
                     format!(
