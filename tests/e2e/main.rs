@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod access;
 mod audit;
 mod bad_input;
 mod concurrency;
@@ -14,3 +15,4 @@ mod push_pull;
 mod reset;
 mod teams;
 mod territories;
+mod world;
