@@ -15,6 +15,7 @@ on_both!(
     sessions_need_the_csrf_token_to_write_and_log_out_cleanly,
     a_disabled_user_and_a_revoked_token_are_refused,
     changes_made_over_the_api_are_audited_with_who_and_how,
+    a_malformed_import_over_the_api_names_the_line_and_imports_nothing,
 );
 
 const CALLERS: [&str; 9] = [
@@ -627,5 +628,60 @@ async fn changes_made_over_the_api_are_audited_with_who_and_how(backend: Backend
         server.storage.verify_audit().await.unwrap(),
         jmet::storage::AuditReport::Intact { .. }
     ));
+    server.stop().await;
+}
+
+async fn a_malformed_import_over_the_api_names_the_line_and_imports_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let w = world::build(&server).await;
+    let before = server.storage.facilities().await.unwrap();
+    let mut csv =
+        world::facilities_csv(&[("A-NEW1", A, "road", false), ("A-NEW2", A, "road", false)]);
+    csv.push_str("A-NEW3,KG-N-AT-01,volcano,x,x,x,41.1,74.6,no\n");
+    let (status, body) = world::call(
+        &server,
+        Some(&w.tokens["ao_staff"]),
+        Method::POST,
+        "/api/v1/facilities",
+        Some(("text/csv", csv)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_import")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("line 4"),
+        "{body}"
+    );
+    assert_eq!(server.storage.facilities().await.unwrap(), before);
+
+    let before = server.storage.territories().await.unwrap();
+    let mut geo: serde_json::Value = serde_json::from_str(&world::territories_geojson()).unwrap();
+    geo["features"][2]["properties"]["name_en"] = json!("renamed");
+    geo["features"][4]["geometry"] = json!({"type": "Point", "coordinates": [274.0, 41.0]});
+    let (status, body) = world::call(
+        &server,
+        Some(&w.tokens["admin"]),
+        Method::POST,
+        "/api/v1/territories",
+        Some(("application/geo+json", geo.to_string())),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_import")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("feature 5"),
+        "{body}"
+    );
+    assert_eq!(
+        server.storage.territories().await.unwrap(),
+        before,
+        "not even feature 3's rename"
+    );
     server.stop().await;
 }

@@ -11,6 +11,7 @@ mod concurrency;
 mod convergence;
 mod crash;
 mod demo;
+mod forms;
 mod push_pull;
 mod reset;
 mod teams;
