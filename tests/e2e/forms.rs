@@ -19,6 +19,10 @@ on_both!(
     a_form_version_is_immutable_once_published,
 );
 
+/// What it is, the collection, the fields, and `None` when it must apply or the expected code
+/// and field when it must be refused.
+type Case = (&'static str, &'static str, Value, Option<(&'static str, &'static str)>);
+
 fn visit(extra: Value) -> Value {
     let mut v = json!({
         "form": "water_visit", "form_version": 1, "facility": "A-WATER",
@@ -64,7 +68,7 @@ async fn every_question_type_is_checked_on_push(backend: Backend) {
     let mut ops = OpMaker::for_device(phone);
     let photo = RecordId::generate().to_string();
     // (what, collection, fields, expected: None = applied, Some((code, field)))
-    let cases: Vec<(&str, &str, Value, Option<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "a valid water visit",
             "visits",
