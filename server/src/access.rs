@@ -144,6 +144,7 @@ pub enum Action {
     ReadForms,
     ManageTerritories,
     ManageFacilities,
+    /// The SEDP document and its indicators.
     ManageIndicators,
     /// Draft the M&E plan (choose indicators).
     DraftPlan,

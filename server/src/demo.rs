@@ -16,6 +16,7 @@ use crate::storage::{AuthedDevice, Storage, StorageError};
 const TERRITORIES: &str = include_str!("../../fixtures/demo/territories.geojson");
 const FACILITIES: &str = include_str!("../../fixtures/demo/facilities.csv");
 const INDICATORS: &str = include_str!("../../fixtures/demo/indicators.csv");
+const SEDPS: &str = include_str!("../../fixtures/demo/sedp.json");
 const FORMS: [&str; 5] = [
     include_str!("../../fixtures/demo/forms/water_visit.json"),
     include_str!("../../fixtures/demo/forms/health_visit.json"),
@@ -123,6 +124,14 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
         .import_indicators(&indicators, INDICATORS, ACTOR, now_ms)
         .await
         .map_err(fail)?;
+    let sedps: Vec<Value> = serde_json::from_str(SEDPS).map_err(fail)?;
+    for document in sedps {
+        let sedp = crate::sedp::parse(&document.to_string()).map_err(fail)?;
+        storage
+            .import_sedp(&sedp, ACTOR, now_ms)
+            .await
+            .map_err(fail)?;
+    }
     for text in FORMS {
         let form = sync_protocol::FormDef::from_json(text).map_err(fail)?;
         storage.import_form(&form, ACTOR, now_ms).await?;

@@ -9,6 +9,7 @@ pub mod enrollment;
 pub mod error;
 pub mod facility;
 pub mod indicator;
+pub mod sedp;
 pub mod serve;
 pub mod storage;
 pub mod sync;

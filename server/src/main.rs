@@ -64,6 +64,27 @@ enum Command {
     /// Form definitions (visits and the resident survey).
     #[command(subcommand)]
     Form(FormCommand),
+    /// A municipality's SEDP: period, goals and JAP actions.
+    #[command(subcommand)]
+    Sedp(SedpCommand),
+}
+
+#[derive(Subcommand)]
+enum SedpCommand {
+    /// Replace a municipality's SEDP with a JSON document (format: see fixtures/demo/sedp.json,
+    /// one element of it). Its indicators must be imported first.
+    Import {
+        #[command(flatten)]
+        storage: StorageArgs,
+        file: PathBuf,
+    },
+    /// Print a municipality's SEDP as JSON.
+    Show {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        municipality: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -562,6 +583,36 @@ async fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Sedp(SedpCommand::Import { storage, file }) => {
+            let (_, sedp) = read_for_import(&file, jmet::sedp::parse)?;
+            let storage = storage.open().await?;
+            storage
+                .import_sedp(&sedp, CLI, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            println!(
+                "{}",
+                serde_json::json!({"municipality": sedp.municipality, "goals": sedp.goals.len()})
+            );
+            Ok(())
+        }
+        Command::Sedp(SedpCommand::Show {
+            storage,
+            municipality,
+        }) => {
+            let municipality = Scope::parse(&municipality).map_err(|e| e.to_string())?;
+            let storage = storage.open().await?;
+            let sedp = storage
+                .sedp(&municipality)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{municipality} has no SEDP"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&sedp).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
         Command::Form(FormCommand::List(storage)) => {
             let storage = storage.open().await?;
             let forms = storage.forms().await.map_err(|e| e.to_string())?;
@@ -727,8 +778,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 /// Reads and checks an import file; the error names the file and the place in it.
 fn read_for_import<T>(
     file: &std::path::Path,
-    parse: fn(&str) -> Result<Vec<T>, jmet::territory::ImportError>,
-) -> Result<(String, Vec<T>), String> {
+    parse: fn(&str) -> Result<T, jmet::territory::ImportError>,
+) -> Result<(String, T), String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let parsed =

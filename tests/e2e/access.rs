@@ -202,6 +202,23 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
                 pick(READ_OWN),
             ),
             case(
+                &at("SEDP"),
+                M::GET,
+                format!("/api/v1/municipalities/{m}/sedp"),
+                None,
+                pick(READ_OWN),
+            ),
+            case(
+                &at("replace SEDP"),
+                M::PUT,
+                format!("/api/v1/municipalities/{m}/sedp"),
+                Some((
+                    "application/json",
+                    world::sedp(m, if own { "A-OWN" } else { "B-DELEG" }),
+                )),
+                pick(MANAGERS),
+            ),
+            case(
                 &at("teams"),
                 M::GET,
                 format!("/api/v1/municipalities/{m}/teams"),
@@ -682,6 +699,44 @@ async fn a_malformed_import_over_the_api_names_the_line_and_imports_nothing(back
         server.storage.territories().await.unwrap(),
         before,
         "not even feature 3's rename"
+    );
+
+    // An SEDP whose action names an indicator of another municipality.
+    let a = A.parse().unwrap();
+    let before = server.storage.sedp(&a).await.unwrap();
+    let (status, body) = world::call(
+        &server,
+        Some(&w.tokens["ao_head"]),
+        Method::PUT,
+        &format!("/api/v1/municipalities/{A}/sedp"),
+        Some(("application/json", world::sedp(A, "B-DELEG"))),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_import")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("goals[0].actions[0].indicators[0]: B-DELEG is not an SEDP indicator of"),
+        "{body}"
+    );
+    assert_eq!(server.storage.sedp(&a).await.unwrap(), before);
+    let (status, body) = world::call(
+        &server,
+        Some(&w.tokens["ao_head"]),
+        Method::PUT,
+        &format!("/api/v1/municipalities/{A}/sedp"),
+        Some(("application/json", world::sedp(B, "B-DELEG"))),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
     );
     server.stop().await;
 }

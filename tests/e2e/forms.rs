@@ -21,7 +21,12 @@ on_both!(
 
 /// What it is, the collection, the fields, and `None` when it must apply or the expected code
 /// and field when it must be refused.
-type Case = (&'static str, &'static str, Value, Option<(&'static str, &'static str)>);
+type Case = (
+    &'static str,
+    &'static str,
+    Value,
+    Option<(&'static str, &'static str)>,
+);
 
 fn visit(extra: Value) -> Value {
     let mut v = json!({

@@ -72,6 +72,16 @@ pub fn indicators_csv(rows: &[(&str, &str, bool)]) -> String {
     text
 }
 
+/// An SEDP document of `m` whose one action is measured by `indicator`.
+pub fn sedp(m: &str, indicator: &str) -> String {
+    let l = |t: &str| json!({"ky": format!("{t} ky"), "ru": format!("{t} ru"), "en": t});
+    json!({"municipality": m, "from_year": 2025, "to_year": 2027, "title": l("SEDP"),
+        "goals": [{"code": "G1", "title": l("Water"), "actions": [
+            {"code": "G1-A1", "title": l("Repair"), "responsible": "AO", "due": "2026-H1",
+             "budget_kgs": 120000, "indicators": [indicator]}]}]})
+    .to_string()
+}
+
 pub const FORMS: [&str; 5] = [
     include_str!("../../fixtures/demo/forms/water_visit.json"),
     include_str!("../../fixtures/demo/forms/health_visit.json"),
@@ -113,6 +123,10 @@ pub async fn build(server: &TestServer) -> World {
     s.approve_plan(&a, "2025-02-10", "No. 3/11", "test", 1)
         .await
         .unwrap();
+    for (m, indicator) in [(A, "A-DELEG"), (B, "B-DELEG")] {
+        let sedp = jmet::sedp::parse(&sedp(m, indicator)).unwrap();
+        s.import_sedp(&sedp, "test", 1).await.unwrap();
+    }
     let b = B.parse().unwrap();
     s.set_plan(&b, &["B-DELEG".into()], "test", 1)
         .await

@@ -136,7 +136,7 @@ fn describe(action: Action) -> &'static str {
         Action::ReadForms => "read forms",
         Action::ManageTerritories => "manage territories",
         Action::ManageFacilities => "manage facilities",
-        Action::ManageIndicators => "manage SEDP indicators",
+        Action::ManageIndicators => "manage the SEDP and its indicators",
         Action::DraftPlan => "draft the M&E plan",
         Action::ApprovePlan => "record the council's approval of the M&E plan",
         Action::ManageForms => "manage forms",

@@ -116,6 +116,10 @@ pub fn build_app(storage: Storage, settings: Settings) -> Router {
             "/api/v1/municipalities/{code}/plan/approve",
             post(municipality::approve_plan),
         )
+        .route(
+            "/api/v1/municipalities/{code}/sedp",
+            get(municipality::sedp).put(municipality::set_sedp),
+        )
         .route("/api/v1/municipalities/{code}/teams", get(teams::list))
         .route("/api/v1/teams", post(teams::create))
         .route(

@@ -243,3 +243,44 @@ async fn plan_answer(app: &AppState, m: &Scope) -> Result<Json<MePlan>, AppError
         .map(Json)
         .ok_or_else(|| AppError::internal("a plan just written is missing"))
 }
+
+/// `GET /api/v1/municipalities/{code}/sedp`: the SEDP with its goals and JAP actions.
+pub async fn sedp(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<crate::sedp::Sedp>, AppError> {
+    let m = municipality(&code)?;
+    caller.require(Action::ReadMunicipality, Some(&m))?;
+    app.storage
+        .sedp(&m)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("{m} has no SEDP yet")))
+}
+
+/// `PUT /api/v1/municipalities/{code}/sedp`: replaces the SEDP document (see `crate::sedp`).
+pub async fn set_sedp(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+    TextBody(text): TextBody,
+) -> Result<Json<crate::sedp::Sedp>, AppError> {
+    let m = municipality(&code)?;
+    caller.require(Action::ManageIndicators, Some(&m))?;
+    let sedp = crate::sedp::parse(&text).map_err(|e| AppError::InvalidImport {
+        at: e.at,
+        problem: e.problem,
+    })?;
+    if sedp.municipality != m {
+        return Err(AppError::Invalid(format!(
+            "the document is the SEDP of {}, not of {m}",
+            sedp.municipality
+        )));
+    }
+    let now = crate::sync::now_ms() as i64;
+    app.storage
+        .import_sedp(&sedp, &caller.audit_name(), now)
+        .await?;
+    Ok(Json(sedp))
+}

@@ -9,6 +9,7 @@ mod forms;
 mod indicators;
 mod migration;
 mod reference;
+mod sedp;
 mod sql;
 mod sync;
 mod teams;

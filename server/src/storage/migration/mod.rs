@@ -11,6 +11,7 @@ mod m20261124_000006_enrollment;
 mod m20261124_000007_indicators;
 mod m20261124_000008_users;
 mod m20261124_000009_forms;
+mod m20261124_000010_sedp;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_indicators::MIGRATION),
             Box::new(m20261124_000008_users::MIGRATION),
             Box::new(m20261124_000009_forms::MIGRATION),
+            Box::new(m20261124_000010_sedp::MIGRATION),
         ]
     }
 }
