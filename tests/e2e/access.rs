@@ -54,6 +54,7 @@ const TEAMS_OWN: &[&str] = &[
 const MANAGERS: &[&str] = &["ao_staff", "ao_head", "admin"];
 const ADMIN: &[&str] = &["admin"];
 const DEPUTY: &[&str] = &["deputy"];
+const DEVICE: &[&str] = &["device"];
 const NOBODY: &[&str] = &[];
 
 struct Case {
@@ -164,6 +165,20 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
             ADMIN,
         ),
         case("list users", M::GET, "/api/v1/users".into(), None, ADMIN),
+        case(
+            "sync pull",
+            M::GET,
+            "/api/v1/sync/pull".into(),
+            None,
+            DEVICE,
+        ),
+        case(
+            "sync push",
+            M::POST,
+            "/api/v1/sync/push".into(),
+            json_body(json!({"ops": []})),
+            DEVICE,
+        ),
         case(
             "create a user",
             M::POST,
@@ -358,6 +373,33 @@ async fn every_role_against_every_endpoint(backend: Backend) {
         failures.join("\n")
     );
     assert!(checked >= 9 * 30, "{checked} requests");
+
+    // Through sync, a phone of A writing into B is refused op by op, and nothing of B is merged.
+    let mut ops = crate::harness::OpMaker::for_device(&w.phone_a);
+    let record = sync_protocol::RecordId::generate();
+    let records_before = server
+        .storage
+        .count(jmet::storage::SyncTable::Records)
+        .await
+        .unwrap();
+    let answer = w
+        .phone_a
+        .push(&sync_protocol::PushRequest {
+            ops: vec![ops.set("comments", record, B, json!({"text": "not mine"}))],
+        })
+        .await;
+    assert_eq!(
+        answer.results[0].code,
+        Some(sync_protocol::RejectCode::ScopeNotGranted)
+    );
+    assert_eq!(
+        server
+            .storage
+            .count(jmet::storage::SyncTable::Records)
+            .await
+            .unwrap(),
+        records_before
+    );
     server.stop().await;
 }
 

@@ -29,11 +29,16 @@ impl FromRequestParts<AppState> for Device {
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(AppError::Unauthorized)?;
-        app.storage
-            .authenticate_device(token)
-            .await?
-            .map(Device)
-            .ok_or(AppError::Unauthorized)
+        if let Some(device) = app.storage.authenticate_device(token).await? {
+            return Ok(Device(device));
+        }
+        // A person's valid token is not a wrong password: say what this endpoint wants.
+        if app.storage.token_user(token).await?.is_some() {
+            return Err(AppError::Forbidden(
+                "sync is for enrolled devices; people use the web and the API".into(),
+            ));
+        }
+        Err(AppError::Unauthorized)
     }
 }
 
