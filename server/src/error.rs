@@ -58,6 +58,9 @@ pub enum AppError {
     /// 410 `cursor_reset`: the pull cursor cannot be served; start again without one.
     #[error("{0}; pull again without a cursor")]
     CursorReset(String),
+    /// 429 `too_many_attempts`: too many failed logins for this login; wait and try again.
+    #[error("too many failed sign-ins for this login; try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
     /// 413 `body_too_large`.
     #[error("the request body is larger than {limit} bytes (after decompression)")]
     BodyTooLarge { limit: usize },
@@ -96,6 +99,7 @@ impl AppError {
             Self::InvalidEnrollmentCode => (StatusCode::UNAUTHORIZED, "invalid_enrollment_code"),
             Self::CursorReset(_) => (StatusCode::GONE, RESET_CODE),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::TooManyOps { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_ops"),
             Self::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
@@ -153,7 +157,15 @@ impl IntoResponse for AppError {
             Self::Unavailable(source) => tracing::warn!(%source, "database unavailable"),
             _ => {}
         }
-        error_response(status, code, self.to_string())
+        let mut response = error_response(status, code, self.to_string());
+        if let Self::TooManyAttempts { retry_after_secs } = &self
+            && let Ok(value) = retry_after_secs.to_string().parse()
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 

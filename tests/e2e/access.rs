@@ -16,6 +16,7 @@ on_both!(
     a_disabled_user_and_a_revoked_token_are_refused,
     changes_made_over_the_api_are_audited_with_who_and_how,
     a_malformed_import_over_the_api_names_the_line_and_imports_nothing,
+    password_guessing_is_slowed_per_login,
 );
 
 const CALLERS: [&str; 9] = [
@@ -780,5 +781,27 @@ async fn a_malformed_import_over_the_api_names_the_line_and_imports_nothing(back
         (422, Some("invalid")),
         "{body}"
     );
+    server.stop().await;
+}
+
+async fn password_guessing_is_slowed_per_login(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    world::build(&server).await;
+    for attempt in 1..=5 {
+        let r = login(&server, "deputy", &format!("guess {attempt}")).await;
+        assert_eq!(r.status(), 401, "attempt {attempt}");
+    }
+    let locked = login(&server, "deputy", PASSWORD).await;
+    assert_eq!(locked.status(), 429, "even the right password waits now");
+    let retry: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    let body: serde_json::Value = locked.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_attempts");
+    // Another login is not affected.
+    assert_eq!(login(&server, "supervisor", PASSWORD).await.status(), 200);
     server.stop().await;
 }

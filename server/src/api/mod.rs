@@ -11,6 +11,7 @@ mod session;
 mod sync;
 mod teams;
 mod territories;
+mod throttle;
 mod users;
 
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub struct AppInner {
     pub storage: Storage,
     pub settings: Settings,
     pub clock: ServerClock,
+    pub login_throttle: throttle::LoginThrottle,
 }
 
 pub type AppState = Arc<AppInner>;
@@ -76,6 +78,7 @@ pub fn build_app(storage: Storage, settings: Settings) -> Router {
         storage,
         settings,
         clock: ServerClock::default(),
+        login_throttle: throttle::LoginThrottle::default(),
     });
     Router::new()
         .route("/healthz", get(health::healthz))

@@ -29,7 +29,23 @@ pub async fn login(
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<(CookieJar, Json<Value>), AppError> {
     let now = crate::sync::now_ms() as i64;
-    let session = accounts::sign_in(&app.storage, body.login.trim(), &body.password, now).await?;
+    let login = body.login.trim();
+    if let Some(wait) = app.login_throttle.locked(login) {
+        return Err(AppError::TooManyAttempts {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    let session = match accounts::sign_in(&app.storage, login, &body.password, now).await {
+        Ok(session) => {
+            app.login_throttle.succeeded(login);
+            session
+        }
+        Err(accounts::AccountError::BadCredentials) => {
+            app.login_throttle.failed(login);
+            return Err(AppError::BadCredentials);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let cookie = Cookie::build((SESSION_COOKIE, session.token))
         .path("/")
         .http_only(true)
