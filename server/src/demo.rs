@@ -205,16 +205,10 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                 format!("2025-{:02}-01", 3 + k)
             };
             let member = storage
-                .add_member(
-                    &team,
-                    &format!("{name} (synthetic)"),
-                    &joined,
-                    ACTOR,
-                    now_ms,
-                )
+                .add_member(team, &format!("{name} (synthetic)"), &joined, ACTOR, now_ms)
                 .await?;
             let device = storage
-                .create_member_device(&member, Some("demo phone"), ACTOR, now_ms)
+                .create_member_device(member, Some("demo phone"), ACTOR, now_ms)
                 .await?;
             // Members 0..4 serve from the start; 4 and 5 from their joining month.
             let from_month = if k < 4 { 0 } else { 14 + k as u32 };

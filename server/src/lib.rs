@@ -8,6 +8,7 @@ pub mod demo;
 pub mod enrollment;
 pub mod error;
 pub mod facility;
+pub mod ids;
 pub mod indicator;
 pub mod sedp;
 pub mod serve;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use jmet::ids::{MemberId, TeamId};
 use jmet::{Location, Settings, Storage};
 use sync_protocol::{DeviceId, Scope};
 
@@ -175,7 +176,7 @@ enum EnrollCommand {
         #[command(flatten)]
         storage: StorageArgs,
         #[arg(long)]
-        member: String,
+        member: MemberId,
         /// The address phones reach this server at, e.g. https://jmet.example.kg
         #[arg(long)]
         server_url: String,
@@ -203,7 +204,7 @@ enum TeamCommand {
     Members {
         #[command(flatten)]
         storage: StorageArgs,
-        team_id: String,
+        team_id: TeamId,
     },
 }
 
@@ -214,7 +215,7 @@ enum MemberCommand {
         #[command(flatten)]
         storage: StorageArgs,
         #[arg(long)]
-        team: String,
+        team: TeamId,
         #[arg(long)]
         name: String,
         /// The day they joined, YYYY-MM-DD.
@@ -226,7 +227,7 @@ enum MemberCommand {
     Leave {
         #[command(flatten)]
         storage: StorageArgs,
-        member_id: String,
+        member_id: MemberId,
         /// The day they left, YYYY-MM-DD.
         #[arg(long)]
         on: String,
@@ -329,7 +330,7 @@ enum DeviceCommand {
         /// The team member whose phone this is: the device syncs the team's municipality and is
         /// revoked when the member leaves.
         #[arg(long)]
-        member: Option<String>,
+        member: Option<MemberId>,
         /// A note for people, such as the member's name or the phone's model.
         #[arg(long)]
         label: Option<String>,
@@ -426,7 +427,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Team(TeamCommand::Members { storage, team_id }) => {
             let storage = storage.open().await?;
             let members = storage
-                .team_members(&team_id)
+                .team_members(team_id)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -443,7 +444,7 @@ async fn run(command: Command) -> Result<(), String> {
         }) => {
             let storage = storage.open().await?;
             let member_id = storage
-                .add_member(&team, &name, &joined, CLI, jmet::sync::now_ms() as i64)
+                .add_member(team, &name, &joined, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "member_id": member_id }));
@@ -456,7 +457,7 @@ async fn run(command: Command) -> Result<(), String> {
         }) => {
             let storage = storage.open().await?;
             let revoked = storage
-                .member_leaves(&member_id, &on, CLI, jmet::sync::now_ms() as i64)
+                .member_leaves(member_id, &on, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "revoked_devices": revoked }));
@@ -472,7 +473,7 @@ async fn run(command: Command) -> Result<(), String> {
             let storage = storage.open().await?;
             let code = storage
                 .create_enrollment_code(
-                    &member,
+                    member,
                     valid_hours.max(1) * 3_600_000,
                     CLI,
                     jmet::sync::now_ms() as i64,
@@ -703,7 +704,7 @@ async fn run(command: Command) -> Result<(), String> {
             let device = match member {
                 Some(member) => {
                     storage
-                        .create_member_device(&member, label.as_deref(), CLI, now)
+                        .create_member_device(member, label.as_deref(), CLI, now)
                         .await
                 }
                 None => {

@@ -92,7 +92,7 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
     // next caller's attempt into a 404.
     let leaver_a = s
         .add_member(
-            &w.team_a,
+            w.team_a,
             &format!("leaver {caller}"),
             "2024-01-01",
             "test",
@@ -102,7 +102,7 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
         .unwrap();
     let leaver_b = s
         .add_member(
-            &w.team_b,
+            w.team_b,
             &format!("leaver {caller}"),
             "2024-01-01",
             "test",
@@ -111,12 +111,12 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
         .await
         .unwrap();
     let device_a = s
-        .create_member_device(&w.member_a, Some(caller), "test", 1)
+        .create_member_device(w.member_a, Some(caller), "test", 1)
         .await
         .unwrap()
         .device_id;
     let device_b = s
-        .create_member_device(&w.member_b, Some(caller), "test", 1)
+        .create_member_device(w.member_b, Some(caller), "test", 1)
         .await
         .unwrap()
         .device_id;

@@ -60,16 +60,16 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
         .await
         .unwrap();
     let aigul = storage
-        .add_member(&team, "Aigul", "2024-03-01", "test", 1)
+        .add_member(team, "Aigul", "2024-03-01", "test", 1)
         .await
         .unwrap();
     let bakyt = storage
-        .add_member(&team, "Bakyt", "2024-05-15", "test", 1)
+        .add_member(team, "Bakyt", "2024-05-15", "test", 1)
         .await
         .unwrap();
     assert!(
         storage
-            .add_member(&team, "Cholpon", "15.05.2024", "test", 1)
+            .add_member(team, "Cholpon", "15.05.2024", "test", 1)
             .await
             .is_err(),
         "dates are YYYY-MM-DD"
@@ -78,21 +78,21 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
     let phone = device(
         &server,
         storage
-            .create_member_device(&aigul, Some("phone"), "test", 1)
+            .create_member_device(aigul, Some("phone"), "test", 1)
             .await
             .unwrap(),
     );
     let tablet = device(
         &server,
         storage
-            .create_member_device(&aigul, Some("tablet"), "test", 1)
+            .create_member_device(aigul, Some("tablet"), "test", 1)
             .await
             .unwrap(),
     );
     let colleague = device(
         &server,
         storage
-            .create_member_device(&bakyt, None, "test", 1)
+            .create_member_device(bakyt, None, "test", 1)
             .await
             .unwrap(),
     );
@@ -116,7 +116,7 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
 
     // Aigul leaves: through the command line, as an AO staff member would.
     let out = Command::new(env!("CARGO_BIN_EXE_jmet"))
-        .args(["member", "leave", &aigul, "--on", "2025-01-31"])
+        .args(["member", "leave", &aigul.to_string(), "--on", "2025-01-31"])
         .args(server.cli_args())
         .output()
         .await
@@ -141,20 +141,20 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
     );
     assert!(
         storage
-            .create_member_device(&aigul, None, "test", 2)
+            .create_member_device(aigul, None, "test", 2)
             .await
             .is_err(),
         "no new device for a member who left"
     );
     assert!(
         storage
-            .member_leaves(&aigul, "2025-02-01", "test", 2)
+            .member_leaves(aigul, "2025-02-01", "test", 2)
             .await
             .is_err(),
         "she left once"
     );
 
-    let history = storage.team_members(&team).await.unwrap();
+    let history = storage.team_members(team).await.unwrap();
     let rows: Vec<_> = history
         .iter()
         .map(|m| (m.name.as_str(), m.left_on.as_deref(), m.active_devices))
@@ -195,7 +195,7 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
         .await
         .unwrap();
     let member = storage
-        .add_member(&team, "Aigul", "2024-03-01", "test", 1)
+        .add_member(team, "Aigul", "2024-03-01", "test", 1)
         .await
         .unwrap();
 
@@ -207,7 +207,7 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
             "enroll",
             "create",
             "--member",
-            &member,
+            &member.to_string(),
             "--server-url",
             &server.url,
             "--qr-svg",
@@ -265,7 +265,7 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
         );
     }
     let expired = storage
-        .create_enrollment_code(&member, -1, "test", crate::harness::now_ms() as i64)
+        .create_enrollment_code(member, -1, "test", crate::harness::now_ms() as i64)
         .await
         .unwrap();
     assert_eq!(
@@ -284,11 +284,11 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
 
     // A code made before the member left is worth nothing after.
     let pending = storage
-        .create_enrollment_code(&member, 3_600_000, "test", crate::harness::now_ms() as i64)
+        .create_enrollment_code(member, 3_600_000, "test", crate::harness::now_ms() as i64)
         .await
         .unwrap();
     storage
-        .member_leaves(&member, "2025-01-31", "test", 2)
+        .member_leaves(member, "2025-01-31", "test", 2)
         .await
         .unwrap();
     assert_eq!(
@@ -304,7 +304,7 @@ async fn a_phone_enrolls_once_with_a_scanned_code(backend: Backend) {
     );
     assert!(
         storage
-            .create_enrollment_code(&member, 3_600_000, "test", 3)
+            .create_enrollment_code(member, 3_600_000, "test", 3)
             .await
             .is_err()
     );

@@ -14,10 +14,10 @@ pub const B: &str = "KG-N-AT-02";
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct World {
-    pub team_a: String,
-    pub team_b: String,
-    pub member_a: String,
-    pub member_b: String,
+    pub team_a: jmet::ids::TeamId,
+    pub team_b: jmet::ids::TeamId,
+    pub member_a: jmet::ids::MemberId,
+    pub member_b: jmet::ids::MemberId,
     pub phone_a: TestDevice,
     /// API tokens by role name (users working in A; the state body too).
     pub tokens: BTreeMap<&'static str, String>,
@@ -138,15 +138,15 @@ pub async fn build(server: &TestServer) -> World {
     let team_a = s.create_team(&a, "JMET A", "test", 1).await.unwrap();
     let team_b = s.create_team(&b, "JMET B", "test", 1).await.unwrap();
     let member_a = s
-        .add_member(&team_a, "Aigul", "2024-03-01", "test", 1)
+        .add_member(team_a, "Aigul", "2024-03-01", "test", 1)
         .await
         .unwrap();
     let member_b = s
-        .add_member(&team_b, "Bakyt", "2024-03-01", "test", 1)
+        .add_member(team_b, "Bakyt", "2024-03-01", "test", 1)
         .await
         .unwrap();
     let new = s
-        .create_member_device(&member_a, Some("phone"), "test", 1)
+        .create_member_device(member_a, Some("phone"), "test", 1)
         .await
         .unwrap();
     let phone_a = TestDevice {

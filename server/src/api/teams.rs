@@ -13,7 +13,14 @@ use super::body::JsonBody;
 use super::municipality::municipality;
 use crate::access::Action;
 use crate::error::AppError;
+use crate::ids::{MemberId, TeamId};
 use crate::storage::{MemberRecord, TeamView};
+
+/// An id from the path; one that is not an id is a 404 like an unknown one.
+fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, AppError> {
+    text.parse()
+        .map_err(|_| AppError::NotFound(format!("no {what} {text:?}")))
+}
 
 /// `GET /api/v1/municipalities/{code}/teams`.
 pub async fn list(
@@ -62,9 +69,10 @@ pub async fn members(
     caller: Caller,
     Path(team_id): Path<String>,
 ) -> Result<Json<Vec<MemberRecord>>, AppError> {
-    let m = app.storage.team_municipality(&team_id).await?;
+    let team_id: TeamId = parse_id(&team_id, "team")?;
+    let m = app.storage.team_municipality(team_id).await?;
     caller.require(Action::ReadTeams, Some(&m))?;
-    Ok(Json(app.storage.team_members(&team_id).await?))
+    Ok(Json(app.storage.team_members(team_id).await?))
 }
 
 #[derive(Deserialize)]
@@ -81,7 +89,8 @@ pub async fn add_member(
     Path(team_id): Path<String>,
     JsonBody(body): JsonBody<MemberBody>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let m = app.storage.team_municipality(&team_id).await?;
+    let team_id: TeamId = parse_id(&team_id, "team")?;
+    let m = app.storage.team_municipality(team_id).await?;
     caller.require(Action::ManageTeams, Some(&m))?;
     let name = body.name.trim();
     if name.is_empty() {
@@ -91,7 +100,7 @@ pub async fn add_member(
     let member_id = app
         .storage
         .add_member(
-            &team_id,
+            team_id,
             name,
             body.joined_on.trim(),
             &caller.audit_name(),
@@ -114,12 +123,13 @@ pub async fn leave(
     Path(member_id): Path<String>,
     JsonBody(body): JsonBody<LeaveBody>,
 ) -> Result<Json<Value>, AppError> {
-    let m = app.storage.member_municipality(&member_id).await?;
+    let member_id: MemberId = parse_id(&member_id, "member")?;
+    let m = app.storage.member_municipality(member_id).await?;
     caller.require(Action::ManageTeams, Some(&m))?;
     let now = crate::sync::now_ms() as i64;
     let revoked = app
         .storage
-        .member_leaves(&member_id, body.left_on.trim(), &caller.audit_name(), now)
+        .member_leaves(member_id, body.left_on.trim(), &caller.audit_name(), now)
         .await?;
     Ok(Json(json!({"revoked_devices": revoked})))
 }
@@ -139,7 +149,8 @@ pub async fn enrollment_code(
     Path(member_id): Path<String>,
     JsonBody(body): JsonBody<EnrollmentBody>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let m = app.storage.member_municipality(&member_id).await?;
+    let member_id: MemberId = parse_id(&member_id, "member")?;
+    let m = app.storage.member_municipality(member_id).await?;
     caller.require(Action::ManageTeams, Some(&m))?;
     let hours = body.valid_hours.unwrap_or(24);
     if !(1..=168).contains(&hours) {
@@ -158,7 +169,7 @@ pub async fn enrollment_code(
     let now = crate::sync::now_ms() as i64;
     let code = app
         .storage
-        .create_enrollment_code(&member_id, hours * 3_600_000, &caller.audit_name(), now)
+        .create_enrollment_code(member_id, hours * 3_600_000, &caller.audit_name(), now)
         .await?;
     let payload = crate::enrollment::qr_payload(&server_url, &code.code);
     let svg = crate::enrollment::qr_svg(&payload).map_err(AppError::internal)?;

@@ -198,14 +198,18 @@ pub(crate) async fn revoke_member_devices(
     member: &str,
     actor: &str,
     now_ms: i64,
-) -> Result<Vec<String>, StorageError> {
+) -> Result<Vec<DeviceId>, StorageError> {
     let q = Sql::new(backend)
         .push("SELECT device_id FROM devices WHERE member_id = ")
         .bind(member)
         .push(" AND revoked_at_ms IS NULL ORDER BY device_id");
     let mut revoked = Vec::new();
     for row in sql::query_all(tx, q).await? {
-        revoked.push(row.try_get_by_index::<String>(0)?);
+        let id: String = row.try_get_by_index(0)?;
+        revoked.push(
+            id.parse()
+                .map_err(|_| StorageError::Corrupt(format!("device id {id:?} is not a UUID")))?,
+        );
     }
     let q = Sql::new(backend)
         .push("UPDATE devices SET revoked_at_ms = ")

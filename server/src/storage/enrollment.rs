@@ -31,11 +31,13 @@ impl Storage {
     /// A one-time code for a current member, valid for `valid_ms`. Only its hash is stored.
     pub async fn create_enrollment_code(
         &self,
-        member_id: &str,
+        member_id: crate::ids::MemberId,
         valid_ms: i64,
         actor: &str,
         now_ms: i64,
     ) -> Result<EnrollmentCode, StorageError> {
+        let member_id_text = member_id.to_string();
+        let member_id = member_id_text.as_str();
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes)
             .map_err(|e| StorageError::Config(format!("no random source: {e}")))?;

@@ -2,8 +2,9 @@
 //! who leaves keeps their row (with the day they left) and their records; every device token of
 //! theirs is revoked in the same transaction.
 
-use sync_protocol::Scope;
-use uuid::Uuid;
+use sync_protocol::{DeviceId, Scope};
+
+use crate::ids::{MemberId, TeamId};
 
 use super::devices::{NewDevice, insert_device, revoke_member_devices};
 use super::sql::{self, Sql};
@@ -12,7 +13,7 @@ use super::{Storage, StorageError, audit};
 /// A member as the team's history shows them.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MemberRecord {
-    pub member_id: String,
+    pub member_id: MemberId,
     pub name: String,
     pub joined_on: String,
     pub left_on: Option<String>,
@@ -48,7 +49,7 @@ impl Storage {
         name: &str,
         actor: &str,
         now_ms: i64,
-    ) -> Result<String, StorageError> {
+    ) -> Result<TeamId, StorageError> {
         let backend = self.backend();
         let write = self.write().await?;
         let q = Sql::new(backend)
@@ -67,10 +68,12 @@ impl Storage {
                 )));
             }
         }
-        let team_id = Uuid::now_v7().to_string();
+        let id = TeamId::generate();
+        let team_id_text = id.to_string();
+        let team_id = team_id_text.as_str();
         let q = Sql::new(backend)
             .push("INSERT INTO teams (team_id, municipality_code, name, created_at_ms) VALUES (")
-            .bind(team_id.as_str())
+            .bind(team_id)
             .push(", ")
             .bind(municipality.as_str())
             .push(", ")
@@ -91,18 +94,20 @@ impl Storage {
         )
         .await?;
         write.tx.commit().await?;
-        Ok(team_id)
+        Ok(id)
     }
 
     /// Adds a member who joined on `joined_on`; answers the member's id.
     pub async fn add_member(
         &self,
-        team_id: &str,
+        team_id: TeamId,
         name: &str,
         joined_on: &str,
         actor: &str,
         now_ms: i64,
-    ) -> Result<String, StorageError> {
+    ) -> Result<MemberId, StorageError> {
+        let team_id_text = team_id.to_string();
+        let team_id = team_id_text.as_str();
         check_date(joined_on)?;
         let backend = self.backend();
         let write = self.write().await?;
@@ -112,10 +117,12 @@ impl Storage {
         if sql::query_scalar_text(&write.tx, q).await?.is_none() {
             return Err(StorageError::NotFound(format!("team {team_id}")));
         }
-        let member_id = Uuid::now_v7().to_string();
+        let id = MemberId::generate();
+        let member_id_text = id.to_string();
+        let member_id = member_id_text.as_str();
         let q = Sql::new(backend)
             .push("INSERT INTO members (member_id, team_id, name, joined_on) VALUES (")
-            .bind(member_id.as_str())
+            .bind(member_id)
             .push(", ")
             .bind(team_id)
             .push(", ")
@@ -136,17 +143,19 @@ impl Storage {
         )
         .await?;
         write.tx.commit().await?;
-        Ok(member_id)
+        Ok(id)
     }
 
     /// A device for an active member, which may sync the team's municipality.
     pub async fn create_member_device(
         &self,
-        member_id: &str,
+        member_id: MemberId,
         label: Option<&str>,
         actor: &str,
         now_ms: i64,
     ) -> Result<NewDevice, StorageError> {
+        let member_id_text = member_id.to_string();
+        let member_id = member_id_text.as_str();
         let backend = self.backend();
         let write = self.write().await?;
         let q = Sql::new(backend)
@@ -181,11 +190,13 @@ impl Storage {
     /// of theirs is revoked at once. Answers the revoked device ids.
     pub async fn member_leaves(
         &self,
-        member_id: &str,
+        member_id: MemberId,
         left_on: &str,
         actor: &str,
         now_ms: i64,
-    ) -> Result<Vec<String>, StorageError> {
+    ) -> Result<Vec<DeviceId>, StorageError> {
+        let member_id_text = member_id.to_string();
+        let member_id = member_id_text.as_str();
         check_date(left_on)?;
         let backend = self.backend();
         let write = self.write().await?;
@@ -216,7 +227,9 @@ impl Storage {
     }
 
     /// Everyone who was ever on the team, in the order they joined.
-    pub async fn team_members(&self, team_id: &str) -> Result<Vec<MemberRecord>, StorageError> {
+    pub async fn team_members(&self, team_id: TeamId) -> Result<Vec<MemberRecord>, StorageError> {
+        let team_id_text = team_id.to_string();
+        let team_id = team_id_text.as_str();
         let q = Sql::new(self.backend())
             .push(
                 "SELECT m.member_id, m.name, m.joined_on, m.left_on, \
@@ -228,7 +241,7 @@ impl Storage {
         let mut out = Vec::new();
         for row in sql::query_all(&self.db, q).await? {
             out.push(MemberRecord {
-                member_id: row.try_get_by_index(0)?,
+                member_id: parse_id(row.try_get_by_index(0)?)?,
                 name: row.try_get_by_index(1)?,
                 joined_on: row.try_get_by_index(2)?,
                 left_on: row.try_get_by_index(3)?,
@@ -242,9 +255,14 @@ impl Storage {
 /// A team as listed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TeamView {
-    pub team_id: String,
+    pub team_id: TeamId,
     pub municipality: String,
     pub name: String,
+}
+
+fn parse_id<T: std::str::FromStr>(text: String) -> Result<T, StorageError> {
+    text.parse()
+        .map_err(|_| StorageError::Corrupt(format!("id {text:?} is not a UUID")))
 }
 
 fn parse_scope(code: String) -> Result<Scope, StorageError> {
@@ -260,7 +278,7 @@ impl Storage {
         let mut out = Vec::new();
         for row in sql::query_all(&self.db, q).await? {
             out.push(TeamView {
-                team_id: row.try_get_by_index(0)?,
+                team_id: parse_id(row.try_get_by_index(0)?)?,
                 municipality: row.try_get_by_index(1)?,
                 name: row.try_get_by_index(2)?,
             });
@@ -269,7 +287,9 @@ impl Storage {
     }
 
     /// The municipality a team works in; authorisation asks this before anything else.
-    pub async fn team_municipality(&self, team_id: &str) -> Result<Scope, StorageError> {
+    pub async fn team_municipality(&self, team_id: TeamId) -> Result<Scope, StorageError> {
+        let team_id_text = team_id.to_string();
+        let team_id = team_id_text.as_str();
         let q = Sql::new(self.backend())
             .push("SELECT municipality_code FROM teams WHERE team_id = ")
             .bind(team_id);
@@ -279,7 +299,9 @@ impl Storage {
             .and_then(parse_scope)
     }
 
-    pub async fn member_municipality(&self, member_id: &str) -> Result<Scope, StorageError> {
+    pub async fn member_municipality(&self, member_id: MemberId) -> Result<Scope, StorageError> {
+        let member_id_text = member_id.to_string();
+        let member_id = member_id_text.as_str();
         let q = Sql::new(self.backend())
             .push("SELECT t.municipality_code FROM members m JOIN teams t ON t.team_id = m.team_id WHERE m.member_id = ")
             .bind(member_id);
