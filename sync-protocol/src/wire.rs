@@ -424,8 +424,10 @@ mod tests {
 
     #[test]
     fn unknown_reject_codes_survive() {
-        let code: RejectCode = serde_json::from_value(json!("invalid_field")).unwrap();
-        assert_eq!(code, RejectCode::Other("invalid_field".into()));
+        let code: RejectCode = serde_json::from_value(json!("photo_too_blurry")).unwrap();
+        assert_eq!(code, RejectCode::Other("photo_too_blurry".into()));
+        let known: RejectCode = serde_json::from_value(json!("invalid_field")).unwrap();
+        assert_eq!(known, RejectCode::InvalidField);
         assert_eq!(
             serde_json::to_value(RejectCode::ClockSkew).unwrap(),
             json!("clock_skew")
