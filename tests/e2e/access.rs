@@ -249,6 +249,13 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
                 pick(TEAMS_OWN),
             ),
             case(
+                &at("member's devices"),
+                M::GET,
+                format!("/api/v1/members/{member}/devices"),
+                None,
+                pick(TEAMS_OWN),
+            ),
+            case(
                 &at("import facilities"),
                 M::POST,
                 "/api/v1/facilities".into(),

@@ -133,6 +133,13 @@ async fn a_member_who_leaves_loses_every_device_at_once_and_their_records_stay(b
         assert_eq!(revoked.push_raw(json!({"ops": []})).await.status(), 401);
         assert_eq!(revoked.pull_raw(None, None).await.status(), 401);
     }
+    let devices = storage.member_devices(aigul).await.unwrap();
+    assert_eq!(devices.len(), 2, "her phones stay listed");
+    assert!(devices.iter().all(|d| d.revoked_at_ms.is_some()));
+    assert!(
+        devices.iter().any(|d| d.device_id == phone.device_id),
+        "{devices:?}"
+    );
     let mut seen = Store::default();
     colleague.pull_all(&mut seen, None, 100).await;
     assert!(

@@ -131,6 +131,10 @@ pub fn build_app(storage: Storage, settings: Settings) -> Router {
         )
         .route("/api/v1/members/{member_id}/leave", post(teams::leave))
         .route(
+            "/api/v1/members/{member_id}/devices",
+            get(teams::member_devices),
+        )
+        .route(
             "/api/v1/members/{member_id}/enrollment-codes",
             post(teams::enrollment_code),
         )

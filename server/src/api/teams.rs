@@ -14,7 +14,7 @@ use super::municipality::municipality;
 use crate::access::Action;
 use crate::error::AppError;
 use crate::ids::{MemberId, TeamId};
-use crate::storage::{MemberRecord, TeamView};
+use crate::storage::{DeviceView, MemberRecord, TeamView};
 
 /// An id from the path; one that is not an id is a 404 like an unknown one.
 fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, AppError> {
@@ -205,4 +205,16 @@ pub async fn revoke_device(
         .revoke_device(device_id, &caller.audit_name(), now)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/members/{member_id}/devices`: the member's phones, revoked ones included.
+pub async fn member_devices(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(member_id): Path<String>,
+) -> Result<Json<Vec<DeviceView>>, AppError> {
+    let member_id: MemberId = parse_id(&member_id, "member")?;
+    let m = app.storage.member_municipality(member_id).await?;
+    caller.require(Action::ReadTeams, Some(&m))?;
+    Ok(Json(app.storage.member_devices(member_id).await?))
 }

@@ -35,7 +35,7 @@ pub use indicators::{IndicatorView, MePlan};
 pub use sync::{
     CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,
 };
-pub use teams::{MemberRecord, TeamView, check_date};
+pub use teams::{DeviceView, MemberRecord, TeamView, check_date};
 pub use territories::{ImportFailure, StoredTerritory};
 pub use users::{Credentials, EVERYWHERE, NewApiToken, NewSession, NewUser, UserSummary};
 

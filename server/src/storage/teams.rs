@@ -332,3 +332,35 @@ impl Storage {
         Ok(scopes)
     }
 }
+
+/// A member's phone as AO staff see it, to revoke a lost one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeviceView {
+    pub device_id: DeviceId,
+    pub label: Option<String>,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+impl Storage {
+    /// Every device a member ever had, revoked ones included, oldest first.
+    pub async fn member_devices(
+        &self,
+        member_id: MemberId,
+    ) -> Result<Vec<DeviceView>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT device_id, label, created_at_ms, revoked_at_ms FROM devices WHERE member_id = ")
+            .bind(member_id.to_string())
+            .push(" ORDER BY created_at_ms, device_id");
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            out.push(DeviceView {
+                device_id: parse_id(row.try_get_by_index(0)?)?,
+                label: row.try_get_by_index(1)?,
+                created_at_ms: row.try_get_by_index(2)?,
+                revoked_at_ms: row.try_get_by_index(3)?,
+            });
+        }
+        Ok(out)
+    }
+}
