@@ -126,6 +126,11 @@ pub enum Action {
     /// Teams, members, enrollment codes, a member's leaving.
     ManageTeams,
     ManageDevices,
+    /// Visits and survey responses, their photos and flags (a state body: delegated facilities
+    /// only, which the handler checks).
+    ReadSubmissions,
+    /// Photos as uploaded, with their metadata: reviewers only.
+    ReadOriginals,
     ManageUsers,
     ReadUsers,
 }
@@ -151,8 +156,10 @@ impl Principal {
             Principal::Public => return false,
             Principal::Device { scopes, .. } => {
                 // Phones read their own municipality's reference data; writes go through sync.
-                return matches!(action, ReadMunicipality | ReadForms | ReadTeams)
-                    && municipality.is_none_or(|m| scopes.contains(m));
+                return matches!(
+                    action,
+                    ReadMunicipality | ReadForms | ReadTeams | ReadSubmissions
+                ) && municipality.is_none_or(|m| scopes.contains(m));
             }
             Principal::User(user) => user,
         };
@@ -171,6 +178,8 @@ impl Principal {
             ApprovePlan => matches!(user.role, Deputy),
             ManageTeams => matches!(user.role, AoStaff | AoHead | Admin),
             ManageDevices => matches!(user.role, AoStaff | AoHead | Admin),
+            ReadSubmissions => true,
+            ReadOriginals => matches!(user.role, Supervisor | Admin),
             ManageTerritories | ManageForms | ManageUsers | ReadUsers => user.role == Admin,
         };
         role_may && in_scope

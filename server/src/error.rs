@@ -61,6 +61,19 @@ pub enum AppError {
     /// 429 `too_many_attempts`: too many failed logins for this login; wait and try again.
     #[error("too many failed sign-ins for this login; try again in {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// 400 with a specific code (e.g. `bad_content_range`).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 413 with a specific code (e.g. `photo_too_large`).
+    #[error("{message}")]
+    PayloadTooLarge { code: &'static str, message: String },
+    /// 409 `upload_offset`: a piece that does not start where the server's bytes end; the
+    /// `Upload-Offset` header says where to go on.
+    #[error("{message}")]
+    UploadOffset { received: u64, message: String },
+    /// 422 with a specific code (`hash_mismatch`, `corrupt_image`, `not_an_image`, …).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     /// 413 `body_too_large`.
     #[error("the request body is larger than {limit} bytes (after decompression)")]
     BodyTooLarge { limit: usize },
@@ -100,6 +113,10 @@ impl AppError {
             Self::CursorReset(_) => (StatusCode::GONE, RESET_CODE),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Self::PayloadTooLarge { code, .. } => (StatusCode::PAYLOAD_TOO_LARGE, code),
+            Self::UploadOffset { .. } => (StatusCode::CONFLICT, "upload_offset"),
+            Self::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             Self::TooManyOps { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_ops"),
             Self::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
@@ -164,6 +181,11 @@ impl IntoResponse for AppError {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        if let Self::UploadOffset { received, .. } = &self
+            && let Ok(value) = received.to_string().parse()
+        {
+            response.headers_mut().insert("upload-offset", value);
         }
         response
     }

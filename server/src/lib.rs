@@ -3,13 +3,16 @@
 pub mod access;
 pub mod accounts;
 pub mod api;
+pub mod blobs;
 mod csv_rows;
 pub mod demo;
 pub mod enrollment;
 pub mod error;
+pub mod evidence;
 pub mod facility;
 pub mod ids;
 pub mod indicator;
+pub mod media;
 pub mod sedp;
 pub mod serve;
 pub mod storage;

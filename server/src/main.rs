@@ -68,6 +68,43 @@ enum Command {
     /// A municipality's SEDP: period, goals and JAP actions.
     #[command(subcommand)]
     Sedp(SedpCommand),
+    /// Flags the GPS and time checks raise on visits.
+    #[command(subcommand)]
+    Flags(FlagsCommand),
+    /// GPS thresholds per facility kind.
+    #[command(subcommand)]
+    GpsThresholds(ThresholdsCommand),
+}
+
+#[derive(Subcommand)]
+enum FlagsCommand {
+    /// Recompute every visit's flags from the merged records.
+    Rebuild(StorageArgs),
+}
+
+#[derive(Subcommand)]
+enum ThresholdsCommand {
+    /// Print the thresholds by facility kind (`*` is the default).
+    Show(StorageArgs),
+    /// Set a facility kind's thresholds (`*` for the default), then recompute every visit's flags.
+    Set {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long)]
+        kind: String,
+        /// Farthest the reported position may be from the facility, in metres.
+        #[arg(long)]
+        max_distance_m: f64,
+        /// Worst accuracy the phone may report, in metres.
+        #[arg(long)]
+        max_accuracy_m: f64,
+        /// Farthest a photo's EXIF position may be from the reported one, in metres.
+        #[arg(long)]
+        max_photo_distance_m: f64,
+        /// Largest gap between a photo's EXIF time and the capture time, in seconds.
+        #[arg(long)]
+        max_photo_age_s: f64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -614,6 +651,62 @@ async fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Flags(FlagsCommand::Rebuild(storage)) => {
+            let storage = storage.open().await?;
+            let started = std::time::Instant::now();
+            let visits = jmet::evidence::flags::rebuild(&storage, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({"visits": visits, "seconds": started.elapsed().as_secs_f64()})
+            );
+            Ok(())
+        }
+        Command::GpsThresholds(ThresholdsCommand::Show(storage)) => {
+            let storage = storage.open().await?;
+            let all = storage.all_thresholds().await.map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::GpsThresholds(ThresholdsCommand::Set {
+            storage,
+            kind,
+            max_distance_m,
+            max_accuracy_m,
+            max_photo_distance_m,
+            max_photo_age_s,
+        }) => {
+            if kind != "*" && !jmet::facility::KINDS.contains(&kind.as_str()) {
+                return Err(format!(
+                    "no facility kind {kind:?}: one of {} or *",
+                    jmet::facility::KINDS.join(", ")
+                ));
+            }
+            let storage = storage.open().await?;
+            let t = jmet::evidence::gps::Thresholds {
+                max_distance_m,
+                max_accuracy_m,
+                max_photo_distance_m,
+                max_photo_age_s,
+            };
+            let now = jmet::sync::now_ms() as i64;
+            storage
+                .set_thresholds(&kind, &t, CLI, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            let visits = jmet::evidence::flags::rebuild(&storage, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({"facility_kind": kind, "visits_rechecked": visits})
+            );
+            Ok(())
+        }
         Command::Form(FormCommand::List(storage)) => {
             let storage = storage.open().await?;
             let forms = storage.forms().await.map_err(|e| e.to_string())?;
@@ -768,7 +861,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, backend = ?storage.backend(), "jmet listening");
-    let app = jmet::build_app(storage.clone(), settings);
+    let blob_config = jmet::blobs::BlobConfig::from_env_or_local(&args.storage.data_dir)?;
+    let blobs = jmet::blobs::BlobStore::open(&blob_config).map_err(|e| e.to_string())?;
+    tracing::info!(blobs = %blobs.describe(), "photo storage");
+    let app = jmet::build_app(storage.clone(), blobs, settings);
     jmet::serve::serve(listener, app, jmet::serve::shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

@@ -167,6 +167,29 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
         ),
         case("list users", M::GET, "/api/v1/users".into(), None, ADMIN),
         case(
+            "upload status",
+            M::GET,
+            format!("/api/v1/uploads/{}", "ab".repeat(32)),
+            None,
+            DEVICE,
+        ),
+        case(
+            "GPS thresholds",
+            M::GET,
+            "/api/v1/gps-thresholds".into(),
+            None,
+            SIGNED_IN,
+        ),
+        case(
+            "set GPS thresholds",
+            M::PUT,
+            "/api/v1/gps-thresholds/road".into(),
+            json_body(
+                json!({"max_distance_m": 3000, "max_accuracy_m": 50, "max_photo_distance_m": 3000, "max_photo_age_s": 86400}),
+            ),
+            ADMIN,
+        ),
+        case(
             "sync pull",
             M::GET,
             "/api/v1/sync/pull".into(),
@@ -194,6 +217,7 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
         let member = if own { &w.member_a } else { &w.member_b };
         let leaver = if own { &leaver_a } else { &leaver_b };
         let device = if own { device_a } else { device_b };
+        let visit = if own { w.visit_a } else { w.visit_b };
         let at = |what: &str| format!("{what} of {}", if own { "own" } else { "other" });
         cases.extend([
             case(
@@ -214,6 +238,13 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
                 &at("plan"),
                 M::GET,
                 format!("/api/v1/municipalities/{m}/plan"),
+                None,
+                pick(READ_OWN),
+            ),
+            case(
+                &at("visit evidence"),
+                M::GET,
+                format!("/api/v1/visits/{visit}/evidence"),
                 None,
                 pick(READ_OWN),
             ),

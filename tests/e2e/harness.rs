@@ -172,6 +172,9 @@ impl Drop for TestDb {
 pub struct TestServer {
     pub url: String,
     pub storage: Storage,
+    /// The server's photo store (a local directory of its own).
+    pub blobs: jmet::blobs::BlobStore,
+    pub blob_dir: tempfile::TempDir,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -209,7 +212,12 @@ impl TestServer {
             .await
             .expect("bind");
         let addr: SocketAddr = listener.local_addr().unwrap();
-        let app = jmet::build_app(storage.clone(), settings);
+        let blob_dir = tempfile::tempdir().expect("blob dir");
+        let blobs = jmet::blobs::BlobStore::open(&jmet::blobs::BlobConfig::Local {
+            dir: blob_dir.path().to_owned(),
+        })
+        .expect("blob store");
+        let app = jmet::build_app(storage.clone(), blobs.clone(), settings);
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             jmet::serve::serve(listener, app, async {
@@ -221,6 +229,8 @@ impl TestServer {
         TestServer {
             url: format!("http://{addr}"),
             storage,
+            blobs,
+            blob_dir,
             http: client(),
             shutdown: Some(tx),
             task: Some(task),

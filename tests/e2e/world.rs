@@ -19,6 +19,9 @@ pub struct World {
     pub member_a: jmet::ids::MemberId,
     pub member_b: jmet::ids::MemberId,
     pub phone_a: TestDevice,
+    /// A water visit in each municipality.
+    pub visit_a: sync_protocol::RecordId,
+    pub visit_b: sync_protocol::RecordId,
     /// API tokens by role name (users working in A; the state body too).
     pub tokens: BTreeMap<&'static str, String>,
 }
@@ -155,6 +158,27 @@ pub async fn build(server: &TestServer) -> World {
         device_id: new.device_id,
         token: new.token,
     };
+    let phone_b = server.device(&[B]).await;
+    let mut visits = Vec::new();
+    for (phone, m, facility) in [(&phone_a, A, "A-WATER"), (&phone_b, B, "B-WATER")] {
+        let mut ops = crate::harness::OpMaker::for_device(phone);
+        let visit = sync_protocol::RecordId::generate();
+        let answer = phone
+            .push(&sync_protocol::PushRequest {
+                ops: vec![ops.set(
+                    "visits",
+                    visit,
+                    m,
+                    json!({"form": "water_visit", "form_version": 1, "facility": facility,
+                           "captured_at": "2025-05-04T10:20:00+06:00",
+                           "gps": {"lat": 41.15, "lon": 74.65, "acc": 5},
+                           "supply_hours": 12, "water_clear": true, "households_served_share": 70}),
+                )],
+            })
+            .await;
+        assert_eq!(answer.results[0].status, sync_protocol::OpStatus::Applied);
+        visits.push(visit);
+    }
     let mut tokens = BTreeMap::new();
     for role in Role::ALL {
         let user_id = create_user(server, role.as_str(), role, &[A]).await;
@@ -170,6 +194,8 @@ pub async fn build(server: &TestServer) -> World {
         member_a,
         member_b,
         phone_a,
+        visit_a: visits[0],
+        visit_b: visits[1],
         tokens,
     }
 }

@@ -147,6 +147,8 @@ fn describe(action: Action) -> &'static str {
         Action::ManageForms => "manage forms",
         Action::ManageTeams => "manage teams, members and enrollment",
         Action::ManageDevices => "manage devices",
+        Action::ReadSubmissions => "read submissions and their evidence",
+        Action::ReadOriginals => "read original photos",
         Action::ManageUsers => "manage users",
         Action::ReadUsers => "read users",
     }

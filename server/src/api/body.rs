@@ -38,7 +38,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-fn read_error(error: axum::Error, limit: usize) -> AppError {
+pub(super) fn read_error(error: axum::Error, limit: usize) -> AppError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(e) = source {
         if e.is::<http_body_util::LengthLimitError>() {

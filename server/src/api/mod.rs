@@ -4,6 +4,7 @@ mod auth;
 mod body;
 mod enroll;
 mod errors_as_json;
+mod evidence;
 mod forms;
 mod health;
 mod municipality;
@@ -46,6 +47,10 @@ pub struct Settings {
     /// The address phones reach this server at, written into enrollment QR codes; the request's
     /// Host when unset.
     pub public_url: Option<String>,
+    /// What a photo may be (size in bytes, pixels, decoded memory).
+    pub image_limits: crate::media::Limits,
+    /// Photos decoded at once; each takes about 100 MB for a moment.
+    pub photo_processing: usize,
 }
 
 impl Default for Settings {
@@ -57,6 +62,8 @@ impl Default for Settings {
             push_concurrency: 2,
             secure_cookies: true,
             public_url: None,
+            image_limits: crate::media::Limits::default(),
+            photo_processing: 2,
         }
     }
 }
@@ -66,19 +73,25 @@ pub struct AppInner {
     pub settings: Settings,
     pub clock: ServerClock,
     pub login_throttle: throttle::LoginThrottle,
+    pub evidence: crate::evidence::Evidence,
 }
 
 pub type AppState = Arc<AppInner>;
 
 /// The whole HTTP application over a storage handle; tests serve it on any listener.
-pub fn build_app(storage: Storage, settings: Settings) -> Router {
+pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Settings) -> Router {
     let timeout = settings.request_timeout;
     let push_limit = ConcurrencyLimitLayer::new(settings.push_concurrency.max(1));
     let state: AppState = Arc::new(AppInner {
         storage,
-        settings,
         clock: ServerClock::default(),
         login_throttle: throttle::LoginThrottle::default(),
+        evidence: crate::evidence::Evidence::new(
+            blobs,
+            settings.image_limits.clone(),
+            settings.photo_processing,
+        ),
+        settings,
     });
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -130,6 +143,23 @@ pub fn build_app(storage: Storage, settings: Settings) -> Router {
             get(teams::members).post(teams::add_member),
         )
         .route("/api/v1/members/{member_id}/leave", post(teams::leave))
+        .route(
+            "/api/v1/uploads/{sha256}",
+            get(evidence::upload_status).put(evidence::upload_piece),
+        )
+        .route(
+            "/api/v1/photos/{sha256}/{variant}",
+            get(evidence::photo_bytes),
+        )
+        .route(
+            "/api/v1/visits/{visit_id}/evidence",
+            get(evidence::visit_evidence),
+        )
+        .route("/api/v1/gps-thresholds", get(evidence::thresholds))
+        .route(
+            "/api/v1/gps-thresholds/{kind}",
+            axum::routing::put(evidence::set_thresholds),
+        )
         .route(
             "/api/v1/members/{member_id}/devices",
             get(teams::member_devices),

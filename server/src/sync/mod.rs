@@ -3,6 +3,7 @@
 mod clock;
 mod collections;
 mod cursor;
+mod photos;
 mod pull;
 mod push;
 mod submission;

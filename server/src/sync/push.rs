@@ -75,7 +75,9 @@ pub async fn push(
         .apply_push(device.device_id, now as i64, &checked, &refused)
         .await?;
 
+    let mut results_applied = Vec::with_capacity(checked.len());
     for ((i, op), verdict) in positions.into_iter().zip(&checked).zip(verdicts) {
+        results_applied.push(verdict == Verdict::Applied);
         let op_id = op.op.op_id;
         results[i] = Some(match verdict {
             Verdict::Applied => {
@@ -85,6 +87,23 @@ pub async fn push(
             Verdict::Duplicate => OpResult::duplicate(op_id),
             Verdict::Rejected(code, message) => OpResult::rejected(Some(op_id), code, message),
         });
+    }
+    // Evidence is a projection of what just committed: its failure must not turn an ack into an
+    // error (the ops are merged); `jmet flags rebuild` recomputes it.
+    let touched: Vec<_> = checked
+        .iter()
+        .zip(&results_applied)
+        .filter(|(_, applied)| **applied)
+        .map(|(op, _)| {
+            (
+                op.op.collection.to_string(),
+                op.op.record_id.to_string(),
+                op.op.scope.to_string(),
+            )
+        })
+        .collect();
+    if let Err(e) = crate::evidence::flags::after_push(ctx.storage, &touched, now as i64).await {
+        tracing::warn!(error = %e, "evidence projection failed after a push; run `jmet flags rebuild`");
     }
     let results = results
         .into_iter()

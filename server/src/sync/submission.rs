@@ -20,6 +20,11 @@ pub async fn check(
     let mut records = HashSet::new();
     for checked in ops {
         let op = &checked.op;
+        if let Change::Set(_) = &op.change
+            && op.collection.as_str() == "photos"
+        {
+            records.insert((&op.record_id, &op.collection));
+        }
         if let Change::Set(fields) = &op.change
             && !envelope_fields(op.collection.as_str()).is_empty()
         {
@@ -73,10 +78,19 @@ fn check_one(
         return None;
     };
     let collection = op.collection.as_str();
+    let set = as_map(fields);
+    if collection == "photos" {
+        let key = (op.record_id.to_string(), collection.to_owned());
+        let creating = !ctx.existing.contains(&key) && !created_in_batch.contains(&key);
+        if let Some((field, message)) = super::photos::check(&set, creating) {
+            return Some((RejectCode::InvalidField, Some(field), message));
+        }
+        created_in_batch.insert(key);
+        return None;
+    }
     if envelope_fields(collection).is_empty() {
         return None;
     }
-    let set = as_map(fields);
     let invalid = |field: &str, message: String| {
         Some((RejectCode::InvalidField, Some(field.to_owned()), message))
     };

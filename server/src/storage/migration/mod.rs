@@ -12,6 +12,7 @@ mod m20261124_000007_indicators;
 mod m20261124_000008_users;
 mod m20261124_000009_forms;
 mod m20261124_000010_sedp;
+mod m20261124_000011_evidence;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_users::MIGRATION),
             Box::new(m20261124_000009_forms::MIGRATION),
             Box::new(m20261124_000010_sedp::MIGRATION),
+            Box::new(m20261124_000011_evidence::MIGRATION),
         ]
     }
 }

@@ -1,0 +1,314 @@
+//! Resumable photo upload addressed by SHA-256. The phone asks how much the server has, sends the
+//! rest in pieces (`Content-Range`), and the server checks the hash of the whole before it
+//! decodes, processes and keeps the photo. Pieces live in the blob store, so any server replica
+//! can take the next piece. The same photo twice is stored once.
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::blobs::{BlobError, BlobKind, BlobName, BlobStore};
+use crate::media::{self, Limits, MediaError};
+use crate::storage::{PhotoBlob, Storage, StorageError};
+
+/// The evidence services a request may need.
+pub struct Evidence {
+    pub blobs: BlobStore,
+    pub limits: Limits,
+    /// Decoding a 12-megapixel photo takes ~100 MB for a moment: a few at a time bound memory.
+    pub processing: Semaphore,
+}
+
+impl Evidence {
+    pub fn new(blobs: BlobStore, limits: Limits, concurrent_processing: usize) -> Self {
+        Self {
+            blobs,
+            limits,
+            processing: Semaphore::new(concurrent_processing.max(1)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{0:?} is not a SHA-256 in lowercase hex (64 characters)")]
+    BadHash(String),
+    #[error("{0}")]
+    BadRange(String),
+    #[error("the photo is {total} bytes, above the limit of {limit}")]
+    TooLarge { total: u64, limit: u64 },
+    #[error("the server has {received} bytes of this photo; send the piece starting there")]
+    OffsetMismatch { received: u64 },
+    #[error("this upload was started with a total of {expected} bytes, not {got}")]
+    TotalMismatch { expected: u64, got: u64 },
+    #[error(
+        "the bytes received hash to {got}, not {expected}: nothing was kept; check the photo and upload it again"
+    )]
+    HashMismatch { expected: String, got: String },
+    #[error("{0}")]
+    Image(#[from] MediaError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("blob store: {0}")]
+    Blob(#[from] BlobError),
+}
+
+/// Where an upload stands.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UploadStatus {
+    pub sha256: String,
+    /// Bytes the server holds; send from here.
+    pub received: u64,
+    /// The photo's size, once known.
+    pub size: Option<u64>,
+    /// Processed and kept: nothing more to send.
+    pub complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub photo: Option<PhotoBlob>,
+}
+
+pub fn check_hash(sha256: &str) -> Result<(), UploadError> {
+    if sha256.len() == 64
+        && sha256
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        Ok(())
+    } else {
+        Err(UploadError::BadHash(sha256.chars().take(80).collect()))
+    }
+}
+
+/// `bytes START-END/TOTAL` (END inclusive), as HTTP writes it.
+pub fn parse_content_range(header: &str) -> Result<(u64, u64, u64), UploadError> {
+    let bad = || {
+        UploadError::BadRange(format!(
+            "Content-Range must be `bytes START-END/TOTAL` (END inclusive), not {header:?}"
+        ))
+    };
+    let rest = header.trim().strip_prefix("bytes ").ok_or_else(bad)?;
+    let (span, total) = rest.split_once('/').ok_or_else(bad)?;
+    let (start, end) = span.split_once('-').ok_or_else(bad)?;
+    let number = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
+    let (start, end, total) = (number(start)?, number(end)?, number(total)?);
+    if start > end || end >= total {
+        return Err(bad());
+    }
+    Ok((start, end, total))
+}
+
+pub async fn status(storage: &Storage, sha256: &str) -> Result<UploadStatus, UploadError> {
+    check_hash(sha256)?;
+    if let Some(photo) = storage.photo_blob(sha256).await? {
+        return Ok(UploadStatus {
+            sha256: sha256.to_owned(),
+            received: photo.bytes as u64,
+            size: Some(photo.bytes as u64),
+            complete: true,
+            photo: Some(photo),
+        });
+    }
+    let state = storage.upload_state(sha256).await?;
+    Ok(UploadStatus {
+        sha256: sha256.to_owned(),
+        received: state.map_or(0, |s| s.received_bytes as u64),
+        size: state.map(|s| s.total_bytes as u64),
+        complete: false,
+        photo: None,
+    })
+}
+
+/// Takes one piece; when it completes the photo, checks, processes and keeps it.
+pub async fn put_piece(
+    storage: &Storage,
+    evidence: &Evidence,
+    actor: &str,
+    sha256: &str,
+    range: (u64, u64, u64),
+    body: Bytes,
+    now_ms: i64,
+) -> Result<UploadStatus, UploadError> {
+    check_hash(sha256)?;
+    let (start, end, total) = range;
+    let limit = evidence.limits.max_input_bytes as u64;
+    if total > limit {
+        return Err(UploadError::TooLarge { total, limit });
+    }
+    if body.len() as u64 != end - start + 1 {
+        return Err(UploadError::BadRange(format!(
+            "Content-Range announces {} bytes, the body has {}",
+            end - start + 1,
+            body.len()
+        )));
+    }
+    let done = status(storage, sha256).await?;
+    if done.complete {
+        // Stored before (by this phone or another): the same photo is kept once.
+        return Ok(done);
+    }
+    let state = storage
+        .begin_upload(sha256, total as i64, actor, now_ms)
+        .await?;
+    if state.total_bytes as u64 != total {
+        return Err(UploadError::TotalMismatch {
+            expected: state.total_bytes as u64,
+            got: total,
+        });
+    }
+    let received = state.received_bytes as u64;
+    if start != received {
+        return Err(UploadError::OffsetMismatch { received });
+    }
+    evidence
+        .blobs
+        .put(&BlobName::piece(sha256, start)?, body)
+        .await?;
+    if !storage
+        .advance_upload(sha256, start as i64, end as i64 + 1, now_ms)
+        .await?
+    {
+        // Another request carried this piece first; tell the phone where things stand.
+        let now = status(storage, sha256).await?;
+        return Err(UploadError::OffsetMismatch {
+            received: now.received,
+        });
+    }
+    if end + 1 < total {
+        return status(storage, sha256).await;
+    }
+    finish(storage, evidence, actor, sha256, total, now_ms).await
+}
+
+/// The last piece arrived: assemble, verify, process, keep; or keep nothing.
+async fn finish(
+    storage: &Storage,
+    evidence: &Evidence,
+    actor: &str,
+    sha256: &str,
+    total: u64,
+    now_ms: i64,
+) -> Result<UploadStatus, UploadError> {
+    let outcome = assemble_and_process(evidence, sha256, total).await;
+    let (original, processed) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            evidence.blobs.delete_pieces(sha256).await?;
+            storage.drop_upload(sha256).await?;
+            return Err(e);
+        }
+    };
+    let blobs = &evidence.blobs;
+    blobs
+        .put(
+            &BlobName::new(BlobKind::Stripped, sha256)?,
+            processed.stripped.into(),
+        )
+        .await?;
+    for (size, bytes) in processed.thumbnails {
+        let kind = if size <= 320 {
+            BlobKind::Thumb320
+        } else {
+            BlobKind::Thumb1280
+        };
+        blobs
+            .put(&BlobName::new(kind, sha256)?, bytes.into())
+            .await?;
+    }
+    // The original last: its presence with the row below means everything is there.
+    blobs
+        .put(&BlobName::new(BlobKind::Original, sha256)?, original)
+        .await?;
+    let photo = PhotoBlob {
+        sha256: sha256.to_owned(),
+        bytes: total as i64,
+        format: processed.format.as_str().to_owned(),
+        width: processed.width.into(),
+        height: processed.height.into(),
+        exif: serde_json::to_value(&processed.exif)
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+    };
+    storage.store_photo_blob(&photo, actor, now_ms).await?;
+    blobs.delete_pieces(sha256).await?;
+    let visits = storage.visits_with_photo(sha256).await?;
+    super::flags::recompute(storage, &visits, now_ms).await?;
+    status(storage, sha256).await
+}
+
+async fn assemble_and_process(
+    evidence: &Evidence,
+    sha256: &str,
+    total: u64,
+) -> Result<(Bytes, media::Processed), UploadError> {
+    let mut whole = Vec::with_capacity(total as usize);
+    for (offset, size) in evidence.blobs.pieces(sha256).await? {
+        if offset != whole.len() as u64 {
+            return Err(UploadError::BadRange(format!(
+                "the pieces stored do not join up at byte {}",
+                whole.len()
+            )));
+        }
+        let piece = evidence
+            .blobs
+            .get(&BlobName::piece(sha256, offset)?)
+            .await?
+            .ok_or_else(|| BlobError::Store(format!("piece at {offset} vanished")))?;
+        if piece.len() as u64 != size {
+            return Err(UploadError::BadRange(format!(
+                "the piece at {offset} changed size"
+            )));
+        }
+        whole.extend_from_slice(&piece);
+    }
+    let got = hex::encode(Sha256::digest(&whole));
+    if got != sha256 || whole.len() as u64 != total {
+        return Err(UploadError::HashMismatch {
+            expected: sha256.to_owned(),
+            got,
+        });
+    }
+    let whole = Bytes::from(whole);
+    let _permit = evidence
+        .processing
+        .acquire()
+        .await
+        .map_err(|e| StorageError::Config(e.to_string()))?;
+    let limits = evidence.limits.clone();
+    let input = whole.clone();
+    let processed = tokio::task::spawn_blocking(move || media::process(&input, &limits))
+        .await
+        .map_err(|e| StorageError::Config(format!("image processing stopped: {e}")))??;
+    Ok((whole, processed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_is_read_strictly() {
+        assert_eq!(parse_content_range("bytes 0-99/400").unwrap(), (0, 99, 400));
+        assert_eq!(
+            parse_content_range("bytes 300-399/400").unwrap(),
+            (300, 399, 400)
+        );
+        for bad in [
+            "bytes 5-4/10",
+            "bytes 0-10/10",
+            "0-9/10",
+            "bytes 0-9/*",
+            "bytes -1-9/10",
+            "bytes a-b/c",
+        ] {
+            assert!(parse_content_range(bad).is_err(), "{bad}");
+        }
+        assert!(check_hash(&"a".repeat(64)).is_ok());
+        for bad in [
+            "A".repeat(64),
+            "a".repeat(63),
+            "../".repeat(21) + "a",
+            "g".repeat(64),
+        ] {
+            assert!(check_hash(&bad).is_err(), "{bad}");
+        }
+    }
+}
