@@ -760,7 +760,8 @@ async fn gps_checks_flag_with_the_measured_distance(backend: Backend) {
             .iter()
             .filter(|(c, _, _)| c.as_str() == "visits")
             .count(),
-        4
+        5,
+        "the four above and the world's own"
     );
     server.stop().await;
 }

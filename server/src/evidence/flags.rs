@@ -2,6 +2,8 @@
 //! photo's bytes arrive, and all at once with `jmet flags rebuild`. Flags are derived from merged
 //! state only, so recomputing them any number of times gives the same flags.
 
+use std::collections::HashMap;
+
 use geo::{MultiPolygon, Point};
 use sync_protocol::Scope;
 
@@ -60,13 +62,18 @@ pub async fn recompute(
         return Ok(());
     }
     let merged = storage.merged_records("visits", visit_ids).await?;
+    let mut computed = Vec::with_capacity(visit_ids.len());
+    // Visits of a push share a municipality and a few facilities: read and parse those once.
+    let mut places: HashMap<(String, Option<String>), crate::storage::VisitPlace> = HashMap::new();
+    let mut boundaries: HashMap<String, Option<MultiPolygon<f64>>> = HashMap::new();
+    let mut limits: HashMap<Option<String>, gps::Thresholds> = HashMap::new();
     for id in visit_ids {
         let Some(visit) = merged.get(id) else {
             continue;
         };
         let scope = Scope::parse(&visit.scope).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         if visit.deleted {
-            storage.replace_flags(id, &scope, &[], now_ms).await?;
+            computed.push((id.clone(), scope, Vec::new()));
             continue;
         }
         let text = |k: &str| {
@@ -81,17 +88,26 @@ pub async fn recompute(
             captured_at: text("captured_at"),
             received_at_ms: storage.first_received(id).await?.unwrap_or(now_ms),
         };
-        let place = storage
-            .visit_place(&visit.scope, text("facility").as_deref())
-            .await?;
-        let thresholds = storage
-            .thresholds(place.facility.as_ref().map(|(_, _, kind)| kind.as_str()))
-            .await?;
+        let place_key = (visit.scope.clone(), text("facility"));
+        if !places.contains_key(&place_key) {
+            let place = storage
+                .visit_place(&visit.scope, place_key.1.as_deref())
+                .await?;
+            places.insert(place_key.clone(), place);
+        }
+        let place = &places[&place_key];
+        let kind = place.facility.as_ref().map(|(_, _, kind)| kind.clone());
+        if !limits.contains_key(&kind) {
+            limits.insert(kind.clone(), storage.thresholds(kind.as_deref()).await?);
+        }
+        let thresholds = limits[&kind];
         let facility = place
             .facility
             .as_ref()
             .map(|(lat, lon, _)| Point::new(*lon, *lat));
-        let boundary = place.boundary.as_deref().and_then(boundary);
+        let boundary = boundaries
+            .entry(visit.scope.clone())
+            .or_insert_with(|| place.boundary.as_deref().and_then(boundary));
         let mut photos = Vec::new();
         for (photo_id, photo) in storage.photos_of_visit(id).await? {
             let ptext = |k: &str| {
@@ -125,9 +141,9 @@ pub async fn recompute(
             photos.push(facts);
         }
         let flags = gps::check_visit(&facts, facility, boundary.as_ref(), &photos, &thresholds);
-        storage.replace_flags(id, &scope, &flags, now_ms).await?;
+        computed.push((id.clone(), scope, flags));
     }
-    Ok(())
+    storage.replace_flags(&computed, now_ms).await
 }
 
 /// Recomputes every visit's flags (after changing thresholds, or to check the projection).

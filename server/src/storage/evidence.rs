@@ -489,42 +489,24 @@ impl Storage {
         Ok(())
     }
 
-    /// Replaces the flags of a record.
+    /// Replaces the flags of records, in one transaction.
     pub async fn replace_flags(
         &self,
-        record_id: &str,
-        scope: &Scope,
-        flags: &[Flag],
+        records: &[(String, Scope, Vec<Flag>)],
         now_ms: i64,
     ) -> Result<(), StorageError> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let backend = self.backend();
         let write = self.write().await?;
-        let q = Sql::new(backend)
-            .push("DELETE FROM flags WHERE record_id = ")
-            .bind(record_id);
-        sql::execute(&write.tx, q).await?;
-        for f in flags {
+        for (record_id, scope, flags) in records {
+            let record_id = record_id.as_str();
             let q = Sql::new(backend)
-                .push("INSERT INTO flags (record_id, subject, kind, scope, measured, threshold, unit, message, computed_at_ms) VALUES (")
-                .bind(record_id)
-                .push(", ")
-                .bind(f.subject.as_str())
-                .push(", ")
-                .bind(f.kind.as_str())
-                .push(", ")
-                .bind(scope.as_str())
-                .push(", ")
-                .bind(f.measured)
-                .push(", ")
-                .bind(f.threshold)
-                .push(", ")
-                .bind(f.unit)
-                .push(", ")
-                .bind(f.message.as_str())
-                .push(", ")
-                .bind(now_ms)
-                .push(") ON CONFLICT (record_id, subject, kind) DO NOTHING");
+                .push("DELETE FROM flags WHERE record_id = ")
+                .bind(record_id);
             sql::execute(&write.tx, q).await?;
+            insert_flags(&write.tx, backend, record_id, scope, flags, now_ms).await?;
         }
         write.tx.commit().await?;
         Ok(())
@@ -559,4 +541,38 @@ impl Storage {
             .map(|r| r.try_get_by_index(0).map_err(StorageError::from))
             .collect()
     }
+}
+
+async fn insert_flags(
+    tx: &impl sea_orm::ConnectionTrait,
+    backend: sea_orm::DbBackend,
+    record_id: &str,
+    scope: &Scope,
+    flags: &[Flag],
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    for f in flags {
+        let q = Sql::new(backend)
+            .push("INSERT INTO flags (record_id, subject, kind, scope, measured, threshold, unit, message, computed_at_ms) VALUES (")
+            .bind(record_id)
+            .push(", ")
+            .bind(f.subject.as_str())
+            .push(", ")
+            .bind(f.kind.as_str())
+            .push(", ")
+            .bind(scope.as_str())
+            .push(", ")
+            .bind(f.measured)
+            .push(", ")
+            .bind(f.threshold)
+            .push(", ")
+            .bind(f.unit)
+            .push(", ")
+            .bind(f.message.as_str())
+            .push(", ")
+            .bind(now_ms)
+            .push(") ON CONFLICT (record_id, subject, kind) DO NOTHING");
+        sql::execute(tx, q).await?;
+    }
+    Ok(())
 }
