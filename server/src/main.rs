@@ -74,6 +74,20 @@ enum Command {
     /// GPS thresholds per facility kind.
     #[command(subcommand)]
     GpsThresholds(ThresholdsCommand),
+    /// Photo uploads in progress.
+    #[command(subcommand)]
+    Uploads(UploadsCommand),
+}
+
+#[derive(Subcommand)]
+enum UploadsCommand {
+    /// Delete the pieces of uploads no phone continued for some days (run it from cron).
+    Prune {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long, default_value_t = 14)]
+        older_than_days: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -649,6 +663,24 @@ async fn run(command: Command) -> Result<(), String> {
                 "{}",
                 serde_json::to_string_pretty(&sedp).map_err(|e| e.to_string())?
             );
+            Ok(())
+        }
+        Command::Uploads(UploadsCommand::Prune {
+            storage: args,
+            older_than_days,
+        }) => {
+            let blob_config = jmet::blobs::BlobConfig::from_env_or_local(&args.data_dir)?;
+            let blobs = jmet::blobs::BlobStore::open(&blob_config).map_err(|e| e.to_string())?;
+            let storage = args.open().await?;
+            let pruned = jmet::evidence::upload::prune(
+                &storage,
+                &blobs,
+                older_than_days.max(1) * 86_400_000,
+                jmet::sync::now_ms() as i64,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({"pruned_uploads": pruned}));
             Ok(())
         }
         Command::Flags(FlagsCommand::Rebuild(storage)) => {

@@ -296,6 +296,18 @@ async fn a_wrong_hash_is_refused_and_nothing_is_kept(backend: Backend) {
         0,
         "it may start again"
     );
+
+    // An upload nobody continues is pruned, pieces and all.
+    let abandoned = sha(&bytes);
+    assert_eq!(put(phone, &abandoned, &bytes, 0, half).await.status(), 200);
+    assert_eq!(server.blobs.pieces(&abandoned).await.unwrap().len(), 1);
+    let later = jmet::sync::now_ms() as i64 + 1000;
+    let pruned = jmet::evidence::upload::prune(&server.storage, &server.blobs, 500, later)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert!(server.blobs.pieces(&abandoned).await.unwrap().is_empty());
+    assert_eq!(status(phone, &abandoned).await["received"], 0);
     server.stop().await;
 }
 

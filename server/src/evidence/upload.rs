@@ -234,6 +234,22 @@ async fn finish(
     status(storage, sha256).await
 }
 
+/// Forgets uploads no phone continued for `max_age_ms`: their pieces and their row. A phone that
+/// comes back later starts that photo again from byte 0.
+pub async fn prune(
+    storage: &Storage,
+    blobs: &BlobStore,
+    max_age_ms: i64,
+    now_ms: i64,
+) -> Result<usize, UploadError> {
+    let stale = storage.stale_uploads(now_ms - max_age_ms).await?;
+    for sha256 in &stale {
+        blobs.delete_pieces(sha256).await?;
+        storage.drop_upload(sha256).await?;
+    }
+    Ok(stale.len())
+}
+
 async fn assemble_and_process(
     evidence: &Evidence,
     sha256: &str,

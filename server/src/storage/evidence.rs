@@ -126,6 +126,19 @@ impl Storage {
         Ok(moved)
     }
 
+    /// Uploads nobody continued since `before_ms`.
+    pub async fn stale_uploads(&self, before_ms: i64) -> Result<Vec<String>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT sha256 FROM uploads WHERE updated_at_ms < ")
+            .bind(before_ms)
+            .push(" ORDER BY sha256");
+        sql::query_all(&self.db, q)
+            .await?
+            .iter()
+            .map(|r| r.try_get_by_index(0).map_err(StorageError::from))
+            .collect()
+    }
+
     pub async fn drop_upload(&self, sha256: &str) -> Result<(), StorageError> {
         let write = self.write().await?;
         let q = Sql::new(self.backend())
