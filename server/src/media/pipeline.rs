@@ -5,10 +5,9 @@ use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use fast_image_resize as fir;
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::metadata::Orientation;
-use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageError, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageReader};
 
 use super::exif::read_exif;
 use super::{
@@ -314,10 +313,79 @@ fn decode(
         Some(o) => o,
         None => decoder.orientation().unwrap_or(Orientation::NoTransforms),
     };
-    let mut image =
+    let image =
         DynamicImage::from_decoder(decoder).map_err(|e| image_error(e, limits, dimensions))?;
-    image.apply_orientation(orientation);
-    Ok(image)
+    Ok(orient(image, orientation))
+}
+
+/// `image` with the orientation applied. The quarter turns of 8-bit RGB and grey images, which
+/// every portrait phone photo needs, go through [`rotate`]; `image`'s own `rotate90` works
+/// pixel by pixel through the generic accessors and takes several times as long on 12 MP.
+fn orient(mut image: DynamicImage, orientation: Orientation) -> DynamicImage {
+    let (clockwise, flip) = match orientation {
+        Orientation::Rotate90 => (true, false),
+        Orientation::Rotate270 => (false, false),
+        Orientation::Rotate90FlipH => (true, true),
+        Orientation::Rotate270FlipH => (false, true),
+        _ => {
+            image.apply_orientation(orientation);
+            return image;
+        }
+    };
+    let mut turned = match &image {
+        DynamicImage::ImageRgb8(rgb) => {
+            let (width, height) = rgb.dimensions();
+            let pixels = rotate::<3>(rgb.as_raw(), width, height, clockwise);
+            image::RgbImage::from_raw(height, width, pixels).map(DynamicImage::ImageRgb8)
+        }
+        DynamicImage::ImageLuma8(grey) => {
+            let (width, height) = grey.dimensions();
+            let pixels = rotate::<1>(grey.as_raw(), width, height, clockwise);
+            image::GrayImage::from_raw(height, width, pixels).map(DynamicImage::ImageLuma8)
+        }
+        _ => None,
+    };
+    match turned.take() {
+        Some(mut turned) => {
+            drop(image);
+            if flip {
+                turned.apply_orientation(Orientation::FlipHorizontal);
+            }
+            turned
+        }
+        None => {
+            image.apply_orientation(orientation);
+            image
+        }
+    }
+}
+
+/// A quarter turn of a `width` × `height` image of `N`-byte pixels; the result is `height`
+/// wide. Walks the source in square tiles so that both sides stay in cache.
+fn rotate<const N: usize>(src: &[u8], width: u32, height: u32, clockwise: bool) -> Vec<u8> {
+    const TILE: usize = 32;
+    let (w, h) = (width as usize, height as usize);
+    assert_eq!(src.len(), w * h * N);
+    let mut dst = vec![0u8; src.len()];
+    // The result is h wide and w tall; it is written row by row within each tile. Clockwise,
+    // its pixel (x, y) is the source's (y, h - 1 - x); counter-clockwise, (w - 1 - y, x).
+    for tile_y in (0..w).step_by(TILE) {
+        for tile_x in (0..h).step_by(TILE) {
+            let xs = tile_x..(tile_x + TILE).min(h);
+            for y in tile_y..(tile_y + TILE).min(w) {
+                let row = &mut dst[(y * h + xs.start) * N..(y * h + xs.end) * N];
+                for (pixel, x) in row.chunks_exact_mut(N).zip(xs.clone()) {
+                    let from = if clockwise {
+                        (h - 1 - x) * w + y
+                    } else {
+                        x * w + (w - 1 - y)
+                    };
+                    pixel.copy_from_slice(&src[from * N..from * N + N]);
+                }
+            }
+        }
+    }
+    dst
 }
 
 /// The full-size image without metadata, in the upload's format.
@@ -326,33 +394,67 @@ fn encode_stripped(
     format: ImageFormat,
     input_len: usize,
 ) -> Result<Vec<u8>, MediaError> {
-    let mut out = Vec::with_capacity(input_len);
-    let encoded = match format {
+    match format {
         ImageFormat::Jpeg => {
             let (pixels, color) = jpeg_pixels(image);
-            JpegEncoder::new_with_quality(&mut out, STRIPPED_JPEG_QUALITY).encode(
+            encode_jpeg(
                 &pixels,
-                image.width(),
-                image.height(),
+                (image.width(), image.height()),
                 color,
+                STRIPPED_JPEG_QUALITY,
+                input_len,
             )
         }
-        ImageFormat::Png => image.write_with_encoder(PngEncoder::new_with_quality(
-            &mut out,
-            CompressionType::Default,
-            PngFilter::Adaptive,
-        )),
+        ImageFormat::Png => {
+            let mut out = Vec::with_capacity(input_len);
+            image
+                .write_with_encoder(PngEncoder::new_with_quality(
+                    &mut out,
+                    // Default compression saves ~13% but takes ~2.8 s instead of ~0.25 s on a
+                    // 12 MP PNG (measured with the images bench).
+                    CompressionType::Fast,
+                    PngFilter::Adaptive,
+                ))
+                .map_err(|e| MediaError::Corrupt(format!("re-encoding failed: {e}")))?;
+            Ok(out)
+        }
+    }
+}
+
+/// A baseline JPEG with 4:2:0 chroma subsampling (box-averaged, as libjpeg does) and nothing
+/// but a JFIF header besides the image, made by `jpeg-encoder` with its AVX2 code (several
+/// times faster than `image`'s own encoder on a 12 MP photo).
+fn encode_jpeg(
+    pixels: &[u8],
+    (width, height): (u32, u32),
+    color: jpeg_encoder::ColorType,
+    quality: u8,
+    capacity: usize,
+) -> Result<Vec<u8>, MediaError> {
+    let (Ok(w), Ok(h)) = (u16::try_from(width), u16::try_from(height)) else {
+        return Err(MediaError::DimensionsTooLarge {
+            width,
+            height,
+            limit: "65535×65535 pixels for a JPEG".into(),
+        });
     };
-    encoded.map_err(|e| MediaError::Corrupt(format!("re-encoding failed: {e}")))?;
+    let mut out = Vec::with_capacity(capacity);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    encoder.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+    encoder
+        .encode(pixels, w, h, color)
+        .map_err(|e| MediaError::Corrupt(format!("JPEG encoding failed: {e}")))?;
     Ok(out)
 }
 
 /// Pixels a JPEG encoder takes: 8-bit grey or RGB, borrowed when the image already is; any
 /// alpha flattened onto white.
-fn jpeg_pixels(image: &DynamicImage) -> (Cow<'_, [u8]>, ExtendedColorType) {
+fn jpeg_pixels(image: &DynamicImage) -> (Cow<'_, [u8]>, jpeg_encoder::ColorType) {
+    use jpeg_encoder::ColorType;
     match image {
-        DynamicImage::ImageRgb8(rgb) => (Cow::Borrowed(rgb.as_raw()), ExtendedColorType::Rgb8),
-        DynamicImage::ImageLuma8(grey) => (Cow::Borrowed(grey.as_raw()), ExtendedColorType::L8),
+        DynamicImage::ImageRgb8(rgb) => (Cow::Borrowed(rgb.as_raw()), ColorType::Rgb),
+        DynamicImage::ImageLuma8(grey) => (Cow::Borrowed(grey.as_raw()), ColorType::Luma),
         image if image.color().has_alpha() => {
             let rgba = image.to_rgba8();
             let rgb = rgba
@@ -365,12 +467,9 @@ fn jpeg_pixels(image: &DynamicImage) -> (Cow<'_, [u8]>, ExtendedColorType) {
                     [over_white(p[0]), over_white(p[1]), over_white(p[2])]
                 })
                 .collect();
-            (Cow::Owned(rgb), ExtendedColorType::Rgb8)
+            (Cow::Owned(rgb), ColorType::Rgb)
         }
-        image => (
-            Cow::Owned(image.to_rgb8().into_raw()),
-            ExtendedColorType::Rgb8,
-        ),
+        image => (Cow::Owned(image.to_rgb8().into_raw()), ColorType::Rgb),
     }
 }
 
@@ -395,7 +494,7 @@ fn fit(width: u32, height: u32, longest: u32) -> (u32, u32) {
 fn thumbnails(image: &DynamicImage) -> Result<Vec<(u32, Vec<u8>)>, MediaError> {
     let (pixels, color) = jpeg_pixels(image);
     let pixel_type = match color {
-        ExtendedColorType::L8 => fir::PixelType::U8,
+        jpeg_encoder::ColorType::Luma => fir::PixelType::U8,
         _ => fir::PixelType::U8x3,
     };
     let mut resizer = fir::Resizer::new();
@@ -417,10 +516,7 @@ fn thumbnails(image: &DynamicImage) -> Result<Vec<(u32, Vec<u8>)>, MediaError> {
                 .map_err(|e| internal(&e))?;
             source = (Cow::Owned(dst.into_vec()), width, height);
         }
-        let mut jpeg = Vec::new();
-        JpegEncoder::new_with_quality(&mut jpeg, THUMBNAIL_JPEG_QUALITY)
-            .encode(&source.0, width, height, color)
-            .map_err(|e| MediaError::Corrupt(format!("thumbnail encoding failed: {e}")))?;
+        let jpeg = encode_jpeg(&source.0, (width, height), color, THUMBNAIL_JPEG_QUALITY, 0)?;
         thumbnails.push((size, jpeg));
     }
     thumbnails.reverse();
@@ -430,6 +526,30 @@ fn thumbnails(image: &DynamicImage) -> Result<Vec<(u32, Vec<u8>)>, MediaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quarter_turns_match_image_crate() {
+        let mut seed = 7u32;
+        let rgb = image::RgbImage::from_fn(37, 23, |_, _| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            image::Rgb([(seed >> 8) as u8, (seed >> 16) as u8, (seed >> 24) as u8])
+        });
+        let grey = DynamicImage::ImageRgb8(rgb.clone()).to_luma8();
+        for orientation in [
+            Orientation::Rotate90,
+            Orientation::Rotate270,
+            Orientation::Rotate90FlipH,
+            Orientation::Rotate270FlipH,
+            Orientation::Rotate180,
+        ] {
+            for image in [DynamicImage::ImageRgb8(rgb.clone()), grey.clone().into()] {
+                let mut expected = image.clone();
+                expected.apply_orientation(orientation);
+                let turned = orient(image, orientation);
+                assert_eq!(turned, expected, "{orientation:?}");
+            }
+        }
+    }
 
     #[test]
     fn fit_keeps_the_aspect_ratio_and_never_upscales() {

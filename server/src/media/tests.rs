@@ -291,12 +291,10 @@ fn process_strips_metadata_and_turns_the_photo_upright() {
 
 #[test]
 fn thumbnails_have_the_requested_longest_side() {
+    let photo = big_photo();
     let started = Instant::now();
-    let out = process(big_photo(), &Limits::default()).unwrap();
-    eprintln!(
-        "4000×3000 processed in {:?} (debug build)",
-        started.elapsed()
-    );
+    let out = process(photo, &Limits::default()).unwrap();
+    eprintln!("4000×3000 processed in {:?}", started.elapsed());
     assert_eq!((out.width, out.height), (4000, 3000));
     assert_eq!(dimensions(&out.stripped), (4000, 3000));
     let sizes: Vec<_> = out.thumbnails.iter().map(|(size, _)| *size).collect();
