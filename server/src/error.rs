@@ -143,13 +143,19 @@ impl From<StorageError> for AppError {
     }
 }
 
+impl From<crate::territory::ImportError> for AppError {
+    fn from(e: crate::territory::ImportError) -> Self {
+        Self::InvalidImport {
+            at: e.at,
+            problem: e.problem,
+        }
+    }
+}
+
 impl From<ImportFailure> for AppError {
     fn from(error: ImportFailure) -> Self {
         match error {
-            ImportFailure::Invalid(e) => Self::InvalidImport {
-                at: e.at,
-                problem: e.problem,
-            },
+            ImportFailure::Invalid(e) => e.into(),
             ImportFailure::Storage(e) => e.into(),
         }
     }

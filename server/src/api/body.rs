@@ -49,6 +49,21 @@ pub(super) fn read_error(error: axum::Error, limit: usize) -> AppError {
     AppError::BadEncoding(error.to_string())
 }
 
+/// Parses an import file on the blocking pool (a large GeoJSON takes a while); answers the text
+/// (kept for the audit digest) with what was parsed.
+pub async fn parse_import<T: Send + 'static>(
+    text: String,
+    parse: fn(&str) -> Result<T, crate::territory::ImportError>,
+) -> Result<(String, T), AppError> {
+    let (text, parsed) = tokio::task::spawn_blocking(move || {
+        let parsed = parse(&text);
+        (text, parsed)
+    })
+    .await
+    .map_err(|e| AppError::internal(e.to_string()))?;
+    Ok((text, parsed?))
+}
+
 /// A text body (CSV, GeoJSON) for an import: bounded like JSON bodies, and UTF-8.
 pub struct TextBody(pub String);
 

@@ -9,7 +9,7 @@ use sync_protocol::Scope;
 
 use super::AppState;
 use super::auth::Caller;
-use super::body::{JsonBody, TextBody};
+use super::body::{JsonBody, TextBody, parse_import};
 use crate::access::Action;
 use crate::error::AppError;
 use crate::storage::{IndicatorView, MePlan};
@@ -76,16 +76,7 @@ pub async fn import_facilities(
     if caller.0.is_public() {
         return Err(AppError::Unauthorized);
     }
-    let (text, parsed) = tokio::task::spawn_blocking(move || {
-        let parsed = crate::facility::parse_csv(&text);
-        (text, parsed)
-    })
-    .await
-    .map_err(|e| AppError::internal(e.to_string()))?;
-    let facilities = parsed.map_err(|e| AppError::InvalidImport {
-        at: e.at,
-        problem: e.problem,
-    })?;
+    let (text, facilities) = parse_import(text, crate::facility::parse_csv).await?;
     require_rows(
         &caller,
         Action::ManageFacilities,
@@ -126,16 +117,7 @@ pub async fn import_indicators(
     if caller.0.is_public() {
         return Err(AppError::Unauthorized);
     }
-    let (text, parsed) = tokio::task::spawn_blocking(move || {
-        let parsed = crate::indicator::parse_csv(&text);
-        (text, parsed)
-    })
-    .await
-    .map_err(|e| AppError::internal(e.to_string()))?;
-    let indicators = parsed.map_err(|e| AppError::InvalidImport {
-        at: e.at,
-        problem: e.problem,
-    })?;
+    let (text, indicators) = parse_import(text, crate::indicator::parse_csv).await?;
     require_rows(
         &caller,
         Action::ManageIndicators,
@@ -268,10 +250,7 @@ pub async fn set_sedp(
 ) -> Result<Json<crate::sedp::Sedp>, AppError> {
     let m = municipality(&code)?;
     caller.require(Action::ManageIndicators, Some(&m))?;
-    let sedp = crate::sedp::parse(&text).map_err(|e| AppError::InvalidImport {
-        at: e.at,
-        problem: e.problem,
-    })?;
+    let sedp = crate::sedp::parse(&text)?;
     if sedp.municipality != m {
         return Err(AppError::Invalid(format!(
             "the document is the SEDP of {}, not of {m}",

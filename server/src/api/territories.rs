@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::Caller;
-use super::body::TextBody;
+use super::body::{TextBody, parse_import};
 use crate::access::Action;
 use crate::error::AppError;
 use crate::storage::StoredTerritory;
@@ -28,16 +28,7 @@ pub async fn import(
     TextBody(text): TextBody,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     caller.require(Action::ManageTerritories, None)?;
-    let (text, parsed) = tokio::task::spawn_blocking(move || {
-        let parsed = crate::territory::parse_geojson(&text);
-        (text, parsed)
-    })
-    .await
-    .map_err(|e| AppError::internal(e.to_string()))?;
-    let territories = parsed.map_err(|e| AppError::InvalidImport {
-        at: e.at,
-        problem: e.problem,
-    })?;
+    let (text, territories) = parse_import(text, crate::territory::parse_geojson).await?;
     let now = crate::sync::now_ms() as i64;
     let count = app
         .storage
