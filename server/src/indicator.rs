@@ -17,7 +17,6 @@ use crate::territory::ImportError;
 pub const LEVELS: &[&str] = &["resource", "activity", "output", "outcome"];
 pub const KINDS: &[&str] = &["quantitative", "qualitative"];
 pub const MEASURERS: &[&str] = &["jmet", "lsg"];
-pub const RULES: &[&str] = &["aggregate", "lsg_entry", "ratio"];
 
 const COLUMNS: &[&str] = &[
     "code",
@@ -138,16 +137,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Indicator>, ImportError> {
         };
         let rule: Value = serde_json::from_str(row.get("rule"))
             .map_err(|e| fail(format!("rule is not JSON: {e}")))?;
-        if !rule
-            .get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| RULES.contains(&t))
-        {
-            return Err(fail(format!(
-                "rule needs a \"type\" of {}",
-                RULES.join(", ")
-            )));
-        }
+        crate::series::Rule::parse(&rule).map_err(|e| fail(format!("rule: {e}")))?;
         out.push(Indicator {
             line: row.line,
             code,

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod indicator;
 pub mod media;
 pub mod sedp;
+pub mod series;
 pub mod serve;
 pub mod storage;
 pub mod sync;

@@ -74,6 +74,9 @@ enum Command {
     /// GPS thresholds per facility kind.
     #[command(subcommand)]
     GpsThresholds(ThresholdsCommand),
+    /// Recompute everything derived from the merged records: submission statuses, indicator
+    /// values, flags.
+    Rebuild(StorageArgs),
     /// Photo uploads in progress.
     #[command(subcommand)]
     Uploads(UploadsCommand),
@@ -695,6 +698,26 @@ async fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Rebuild(storage) => {
+            let storage = storage.open().await?;
+            let started = std::time::Instant::now();
+            let run = jmet::series::project::rebuild_all(&storage)
+                .await
+                .map_err(|e| e.to_string())?;
+            let visits = jmet::evidence::flags::rebuild(&storage, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "submissions": run.submissions,
+                    "indicator_values": run.values,
+                    "flagged_visits_checked": visits,
+                    "seconds": started.elapsed().as_secs_f64(),
+                })
+            );
+            Ok(())
+        }
         Command::GpsThresholds(ThresholdsCommand::Show(storage)) => {
             let storage = storage.open().await?;
             let all = storage.all_thresholds().await.map_err(|e| e.to_string())?;
@@ -880,6 +903,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             );
         }
     }
+    // A server that stopped between a push's commit and its projection left work behind.
+    let projecting = storage.clone();
+    tokio::spawn(async move {
+        match jmet::series::project::catch_up_all(&projecting).await {
+            Ok(run) if run.submissions > 0 => {
+                tracing::info!(?run, "indicator projection caught up")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "indicator projection could not catch up"),
+        }
+    });
     let settings = Settings {
         body_limit: args.body_limit,
         max_clock_skew_ms: args.max_clock_skew_secs.saturating_mul(1000),

@@ -7,6 +7,7 @@ pub mod hlc;
 pub mod ids;
 pub mod merge;
 pub mod replica;
+pub mod review;
 pub mod wire;
 
 pub use form::{

@@ -51,6 +51,9 @@ pub struct Settings {
     pub image_limits: crate::media::Limits,
     /// Photos decoded at once; each takes about 100 MB for a moment.
     pub photo_processing: usize,
+    /// Bring indicator values up to date right after each push (off only to measure ingest
+    /// without it; the projection then catches up at the next start or `jmet rebuild`).
+    pub project_indicators: bool,
 }
 
 impl Default for Settings {
@@ -64,6 +67,7 @@ impl Default for Settings {
             public_url: None,
             image_limits: crate::media::Limits::default(),
             photo_processing: 2,
+            project_indicators: true,
         }
     }
 }

@@ -26,6 +26,7 @@ pub async fn push(
         storage: &app.storage,
         clock: &app.clock,
         max_clock_skew_ms: app.settings.max_clock_skew_ms,
+        project_indicators: app.settings.project_indicators,
     };
     Ok(Json(usecase::push(ctx, &device, &body.ops).await?))
 }

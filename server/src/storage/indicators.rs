@@ -77,6 +77,39 @@ impl Storage {
                 );
             sql::execute(&write.tx, q).await?;
         }
+        // Ratios may name indicators of this file or ones stored before it.
+        for i in indicators {
+            if let Ok(crate::series::Rule::Ratio {
+                numerator,
+                denominator,
+                ..
+            }) = crate::series::Rule::parse(&i.rule)
+            {
+                let q = Sql::new(backend)
+                    .push("SELECT code FROM indicators WHERE municipality_code = ")
+                    .bind(i.municipality.as_str());
+                let mut codes = std::collections::HashSet::new();
+                for row in sql::query_all(&write.tx, q).await? {
+                    codes.insert(row.try_get_by_index::<String>(0)?);
+                }
+                for operand in [numerator, denominator] {
+                    if super::series::resolve_operand(&operand, i.municipality.as_str(), |c| {
+                        codes.contains(c)
+                    })
+                    .is_none()
+                    {
+                        return Err(ImportError {
+                            at: format!("line {}", i.line),
+                            problem: format!(
+                                "rule: {operand} is not an indicator of {}",
+                                i.municipality
+                            ),
+                        }
+                        .into());
+                    }
+                }
+            }
+        }
         let detail = serde_json::json!({"indicators": indicators.len(), "sha256": hex::encode(Sha256::digest(source.as_bytes()))});
         audit::record(
             &write.tx,
@@ -88,6 +121,12 @@ impl Storage {
         )
         .await?;
         write.tx.commit().await?;
+        // Rules may have changed: the values of these municipalities are derived afresh.
+        let municipalities: std::collections::BTreeSet<&str> =
+            indicators.iter().map(|i| i.municipality.as_str()).collect();
+        for m in municipalities {
+            self.rebuild_scope(m).await?;
+        }
         Ok(indicators.len())
     }
 

@@ -10,7 +10,9 @@ mod forms;
 mod indicators;
 mod migration;
 mod reference;
+mod reviews;
 mod sedp;
+mod series;
 mod sql;
 mod sync;
 mod teams;
@@ -34,6 +36,11 @@ pub use evidence::{MergedRecord, PhotoBlob, StoredFlag, UploadState, VisitPlace}
 pub use facilities::StoredFacility;
 pub use forms::{FormSummary, SubmissionContext};
 pub use indicators::{IndicatorView, MePlan};
+pub use reviews::NewReview;
+pub use series::{
+    LsgEntry, LsgEntryView, ProjectionRun, StoredValue, SubmissionState, ValueBasis,
+    resolve_operand,
+};
 pub use sync::{
     CheckedOp, DELETED_FIELD, PullPage, PullRow, Quarantined, SyncTable, Verdict, deleted_register,
 };

@@ -41,8 +41,47 @@ pub(crate) async fn publish(
     records: Vec<ReferenceRecord>,
     now_ms: i64,
 ) -> Result<(), ImportFailure> {
+    let written = records
+        .iter()
+        .map(|r| ServerRecord {
+            collection: r.collection,
+            record_id: record_id(r.collection, &r.code),
+            scope: r.scope.clone(),
+            fields: r.fields.clone(),
+        })
+        .collect();
+    let verdicts = write_as_server(tx, backend, &Author::Server, written, now_ms).await?;
+    for (record, verdict) in records.iter().zip(verdicts) {
+        if let Verdict::Rejected(_, message) = verdict {
+            let at = format!("{} {}", record.collection, record.code);
+            return Err(ImportError {
+                at,
+                problem: message,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// A record the server writes into the change feed.
+pub(crate) struct ServerRecord {
+    pub collection: &'static str,
+    pub record_id: RecordId,
+    pub scope: Scope,
+    pub fields: BTreeMap<&'static str, Value>,
+}
+
+/// Merges server-written records with HLCs from the server's own clock.
+pub(crate) async fn write_as_server(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    author: &Author,
+    records: Vec<ServerRecord>,
+    now_ms: i64,
+) -> Result<Vec<Verdict>, StorageError> {
     if records.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let q = Sql::new(backend).push("SELECT value FROM server_meta WHERE key = 'server_hlc'");
     let last: Option<Hlc> = sql::query_scalar_text(tx, q)
@@ -53,7 +92,7 @@ pub(crate) async fn publish(
         clock.observe(last, now_ms as u64);
     }
     let mut ops = Vec::with_capacity(records.len());
-    for r in &records {
+    for r in records {
         let fields = r
             .fields
             .iter()
@@ -67,30 +106,20 @@ pub(crate) async fn publish(
             op_id: OpId::generate(),
             collection: Collection::parse(r.collection)
                 .map_err(|e| StorageError::Corrupt(e.to_string()))?,
-            record_id: record_id(r.collection, &r.code),
-            scope: r.scope.clone(),
+            record_id: r.record_id,
+            scope: r.scope,
             hlc: clock.tick(now_ms as u64),
             change: Change::Set(fields),
         };
         let json = serde_json::to_string(&op).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         ops.push(CheckedOp { op, json });
     }
-    let verdicts = apply_in_tx(tx, backend, &Author::Server, now_ms, &ops, &[]).await?;
-    for (record, verdict) in records.iter().zip(verdicts) {
-        if let Verdict::Rejected(_, message) = verdict {
-            let at = format!("{} {}", record.collection, record.code);
-            return Err(ImportError {
-                at,
-                problem: message,
-            }
-            .into());
-        }
-    }
+    let verdicts = apply_in_tx(tx, backend, author, now_ms, &ops, &[]).await?;
     let text = clock.last().to_string();
     let q = Sql::new(backend)
         .push("INSERT INTO server_meta (key, value) VALUES ('server_hlc', ")
         .bind(text)
         .push(") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     sql::execute(tx, q).await?;
-    Ok(())
+    Ok(verdicts)
 }

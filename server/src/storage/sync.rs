@@ -186,13 +186,15 @@ impl Storage {
 pub(crate) enum Author {
     Device(DeviceId),
     Server,
+    /// The server writing on a person's behalf (a review decision): the audit names them.
+    ServerFor(String),
 }
 
 impl Author {
     fn id(&self) -> String {
         match self {
             Self::Device(device) => device.to_string(),
-            Self::Server => "server".to_owned(),
+            Self::Server | Self::ServerFor(_) => "server".to_owned(),
         }
     }
 
@@ -200,6 +202,7 @@ impl Author {
         match self {
             Self::Device(device) => format!("device:{device}"),
             Self::Server => "server".to_owned(),
+            Self::ServerFor(actor) => actor.clone(),
         }
     }
 }

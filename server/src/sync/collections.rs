@@ -14,7 +14,13 @@ pub enum CollectionAccess {
 /// Records members capture in the field.
 const DEVICE_WRITABLE: &[&str] = &["visits", "survey_responses", "photos", "comments"];
 /// Reference data the server publishes to devices.
-const READ_ONLY: &[&str] = &["territories", "facilities", "forms", "indicators"];
+const READ_ONLY: &[&str] = &[
+    "territories",
+    "facilities",
+    "forms",
+    "indicators",
+    "reviews",
+];
 
 pub fn collection_access(collection: &Collection) -> Option<CollectionAccess> {
     let name = collection.as_str();

@@ -14,6 +14,7 @@ pub struct PushContext<'a> {
     pub storage: &'a Storage,
     pub clock: &'a ServerClock,
     pub max_clock_skew_ms: u64,
+    pub project_indicators: bool,
 }
 
 pub async fn push(
@@ -104,6 +105,14 @@ pub async fn push(
         .collect();
     if let Err(e) = crate::evidence::flags::after_push(ctx.storage, &touched, now as i64).await {
         tracing::warn!(error = %e, "evidence projection failed after a push; run `jmet flags rebuild`");
+    }
+    if ctx.project_indicators {
+        let scopes: std::collections::BTreeSet<String> =
+            touched.iter().map(|(_, _, scope)| scope.clone()).collect();
+        let scopes: Vec<String> = scopes.into_iter().collect();
+        if let Err(e) = crate::series::project::catch_up(ctx.storage, &scopes).await {
+            tracing::warn!(error = %e, "indicator projection failed after a push; it catches up with the next push to the scope or at start");
+        }
     }
     let results = results
         .into_iter()

@@ -13,6 +13,7 @@ mod m20261124_000008_users;
 mod m20261124_000009_forms;
 mod m20261124_000010_sedp;
 mod m20261124_000011_evidence;
+mod m20261125_000012_indicator_values;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_forms::MIGRATION),
             Box::new(m20261124_000010_sedp::MIGRATION),
             Box::new(m20261124_000011_evidence::MIGRATION),
+            Box::new(m20261125_000012_indicator_values::MIGRATION),
         ]
     }
 }

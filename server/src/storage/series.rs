@@ -1,0 +1,1142 @@
+//! The indicator projection: each submission's derived review status, the facts it contributes
+//! to indicators, and indicator values per period, kept up to date from the change feed.
+//!
+//! Why a checkpointed projection of the feed rather than work inside the merge transaction: the
+//! push path stays exactly as fast as the merge itself (the projector runs right after the ack's
+//! commit, in its own transaction), and a projector that fails or a server that dies in between
+//! loses nothing: each scope's checkpoint moves in the same transaction as the values it covers,
+//! so the next run (after the next push, or at start) picks up where the last one committed.
+//! Work per run is bounded by what changed: the submissions touched, then only the values
+//! (indicator × facility × period) whose facts moved, each recomputed from its facts, so an
+//! incremental run and a full rebuild cannot disagree about how a value is computed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sea_orm::{ConnectionTrait, DbBackend};
+use serde_json::{Map, Value};
+use sync_protocol::Hlc;
+use sync_protocol::review::{self, Decision, ReviewFacts, ReviewStatus};
+
+use super::sql::{self, Sql};
+use super::{DELETED_FIELD, Storage, StorageError, audit};
+use crate::series::facts::{self, Fact, GroupKey};
+use crate::series::rule::{self, Func, Rule};
+use crate::series::{Period, PeriodKind};
+
+const PROJECTION: &str = "indicators";
+const SUBMISSIONS: [&str; 2] = ["visits", "survey_responses"];
+const CHUNK: usize = 400;
+
+fn corrupt(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(e.to_string())
+}
+
+/// A merged record with the HLC of each register (its version is made from them).
+#[derive(Debug, Default)]
+struct Merged {
+    scope: String,
+    fields: Map<String, Value>,
+    hlcs: Vec<(String, Hlc)>,
+    deleted: bool,
+}
+
+impl Merged {
+    fn text(&self, field: &str) -> Option<&str> {
+        self.fields.get(field).and_then(Value::as_str)
+    }
+
+    fn version(&self) -> String {
+        review::version(self.hlcs.iter().map(|(f, h)| (f.as_str(), h)))
+    }
+
+    fn register(&self, field: &str) -> Option<Hlc> {
+        self.hlcs.iter().find(|(f, _)| f == field).map(|(_, h)| *h)
+    }
+}
+
+async fn merged(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    collection: &str,
+    ids: &[String],
+) -> Result<HashMap<String, Merged>, StorageError> {
+    let mut out: HashMap<String, Merged> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = Sql::new(backend).push(
+            "SELECT r.record_id, r.scope, f.field, f.value, f.hlc FROM records r \
+             JOIN fields f ON f.rkey = r.rkey WHERE r.collection = ",
+        );
+        q.bind_mut(collection);
+        q.push_mut(" AND r.record_id IN ");
+        q.bind_list(chunk.iter().map(String::as_str));
+        for row in sql::query_all(tx, q).await? {
+            let record = out.entry(row.try_get_by_index(0)?).or_default();
+            record.scope = row.try_get_by_index(1)?;
+            let field: String = row.try_get_by_index(2)?;
+            let value: Value =
+                serde_json::from_str(&row.try_get_by_index::<String>(3)?).map_err(corrupt)?;
+            let hlc: Hlc = row
+                .try_get_by_index::<String>(4)?
+                .parse()
+                .map_err(corrupt)?;
+            if field == DELETED_FIELD {
+                record.deleted = value == Value::Bool(true);
+            } else {
+                record.fields.insert(field.clone(), value);
+            }
+            record.hlcs.push((field, hlc));
+        }
+    }
+    Ok(out)
+}
+
+/// The indicators of a municipality with their rules; a rule the parser no longer accepts is
+/// skipped (it was checked on import) rather than stopping every other indicator.
+async fn rules_of(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    municipality: &str,
+) -> Result<BTreeMap<String, Rule>, StorageError> {
+    let q = Sql::new(backend)
+        .push("SELECT code, rule FROM indicators WHERE municipality_code = ")
+        .bind(municipality);
+    let mut out = BTreeMap::new();
+    for row in sql::query_all(tx, q).await? {
+        let code: String = row.try_get_by_index(0)?;
+        let text: String = row.try_get_by_index(1)?;
+        let parsed = serde_json::from_str(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|v| Rule::parse(&v));
+        match parsed {
+            Ok(rule) => {
+                out.insert(code, rule);
+            }
+            Err(e) => tracing::warn!(indicator = %code, error = %e, "indicator rule skipped"),
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves a ratio's operand: a full code, or a suffix within the municipality.
+pub fn resolve_operand(
+    operand: &str,
+    municipality: &str,
+    known: impl Fn(&str) -> bool,
+) -> Option<String> {
+    if known(operand) {
+        return Some(operand.to_owned());
+    }
+    let long = format!("{municipality}-{operand}");
+    known(&long).then_some(long)
+}
+
+async fn lock_scope(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    scope: &str,
+) -> Result<(), StorageError> {
+    // Two replicas projecting one scope at once could each write values from a different
+    // snapshot; on PostgreSQL they take turns per scope (SQLite has one writer anyway).
+    if backend == DbBackend::Postgres {
+        let q = Sql::new(backend)
+            .push("SELECT pg_advisory_xact_lock(hashtext(")
+            .bind(format!("projection:{scope}"))
+            .push("))::text");
+        sql::query_all(tx, q).await?;
+    }
+    Ok(())
+}
+
+async fn set_checkpoint(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    scope: &str,
+    seq: i64,
+) -> Result<(), StorageError> {
+    let q = Sql::new(backend)
+        .push("INSERT INTO projection_checkpoints (projection, scope, seq) VALUES (")
+        .bind(PROJECTION)
+        .push(", ")
+        .bind(scope)
+        .push(", ")
+        .bind(seq)
+        .push(") ON CONFLICT (projection, scope) DO UPDATE SET seq = excluded.seq");
+    sql::execute(tx, q).await?;
+    Ok(())
+}
+
+/// What one projector run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ProjectionRun {
+    pub submissions: usize,
+    pub values: usize,
+}
+
+impl Storage {
+    /// Brings the projection of one scope up to date with the change feed.
+    pub async fn project_scope(&self, scope: &str) -> Result<ProjectionRun, StorageError> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let tx = &write.tx;
+        lock_scope(tx, backend, scope).await?;
+        let q = Sql::new(backend)
+            .push("SELECT seq FROM projection_checkpoints WHERE projection = ")
+            .bind(PROJECTION)
+            .push(" AND scope = ")
+            .bind(scope);
+        let checkpoint = sql::query_scalar_i64(tx, q).await?.unwrap_or(0);
+        let q = Sql::new(backend)
+            .push(
+                "SELECT r.collection, r.record_id, f.seq FROM fields f \
+                 JOIN records r ON r.rkey = f.rkey WHERE f.scope = ",
+            )
+            .bind(scope)
+            .push(" AND f.seq > ")
+            .bind(checkpoint);
+        let mut last = checkpoint;
+        let mut changed: BTreeSet<(String, String)> = BTreeSet::new();
+        for row in sql::query_all(tx, q).await? {
+            last = last.max(row.try_get_by_index(2)?);
+            changed.insert((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+        }
+        if changed.is_empty() {
+            return Ok(ProjectionRun::default());
+        }
+        let reviews: Vec<String> = changed
+            .iter()
+            .filter(|(c, _)| c == review::REVIEWS)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let mut submissions: BTreeSet<(String, String)> = changed
+            .into_iter()
+            .filter(|(c, _)| SUBMISSIONS.contains(&c.as_str()))
+            .collect();
+        submissions.extend(link_reviews(tx, backend, &reviews).await?);
+        let rules = rules_of(tx, backend, scope).await?;
+        let mut groups = BTreeSet::new();
+        refresh(tx, backend, scope, &rules, &submissions, &mut groups).await?;
+        let values = recompute(tx, backend, &rules, &groups).await?;
+        set_checkpoint(tx, backend, scope, last).await?;
+        write.tx.commit().await?;
+        Ok(ProjectionRun {
+            submissions: submissions.len(),
+            values,
+        })
+    }
+
+    /// Scopes that have submissions or reviews, or indicators: the projection's whole domain.
+    pub async fn projected_scopes(&self) -> Result<Vec<String>, StorageError> {
+        let q = Sql::new(self.backend()).push(
+            "SELECT DISTINCT scope FROM records WHERE collection IN \
+             ('visits', 'survey_responses', 'reviews') \
+             UNION SELECT DISTINCT municipality_code FROM indicators ORDER BY 1",
+        );
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            out.push(row.try_get_by_index(0)?);
+        }
+        Ok(out)
+    }
+
+    /// Forgets and recomputes everything the projection holds for one scope from the merged
+    /// records and LSG entries.
+    pub async fn rebuild_scope(&self, scope: &str) -> Result<ProjectionRun, StorageError> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let tx = &write.tx;
+        lock_scope(tx, backend, scope).await?;
+        // Pushes hold the counter row until they commit, so what it reads here is covered by
+        // the records read below; anything later is the next run's.
+        let q = Sql::new(backend).push("SELECT value FROM change_counter WHERE id = 1");
+        let head = sql::query_scalar_i64(tx, q).await?.unwrap_or(0);
+        for table in ["indicator_facts", "indicator_values"] {
+            let q = Sql::new(backend)
+                .push(&format!("DELETE FROM {table} WHERE municipality_code = "))
+                .bind(scope);
+            sql::execute(tx, q).await?;
+        }
+        let q = Sql::new(backend)
+            .push("DELETE FROM submission_status WHERE scope = ")
+            .bind(scope);
+        sql::execute(tx, q).await?;
+        let q = Sql::new(backend)
+            .push("SELECT collection, record_id FROM records WHERE scope = ")
+            .bind(scope)
+            .push(" AND collection IN ('visits', 'survey_responses', 'reviews')");
+        let mut submissions = BTreeSet::new();
+        let mut reviews = Vec::new();
+        for row in sql::query_all(tx, q).await? {
+            let (collection, id): (String, String) =
+                (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+            if collection == review::REVIEWS {
+                reviews.push(id);
+            } else {
+                submissions.insert((collection, id));
+            }
+        }
+        for chunk in reviews.chunks(CHUNK) {
+            let mut q = Sql::new(backend).push("DELETE FROM review_links WHERE review_id IN ");
+            q.bind_list(chunk.iter().map(String::as_str));
+            sql::execute(tx, q).await?;
+        }
+        link_reviews(tx, backend, &reviews).await?;
+        let rules = rules_of(tx, backend, scope).await?;
+        let mut groups = BTreeSet::new();
+        let all: Vec<_> = submissions.iter().cloned().collect();
+        for chunk in all.chunks(CHUNK) {
+            let chunk: BTreeSet<_> = chunk.iter().cloned().collect();
+            refresh(tx, backend, scope, &rules, &chunk, &mut groups).await?;
+        }
+        for (code, period, value) in entries_of(tx, backend, scope).await? {
+            let fact = facts::of_entry(&code, scope, period, value);
+            insert_facts(tx, backend, std::slice::from_ref(&fact)).await?;
+            facts::groups(&fact, &mut groups);
+        }
+        let values = recompute(tx, backend, &rules, &groups).await?;
+        set_checkpoint(tx, backend, scope, head).await?;
+        write.tx.commit().await?;
+        Ok(ProjectionRun {
+            submissions: submissions.len(),
+            values,
+        })
+    }
+
+    /// Enters (or corrects) the value LSG staff measured for a period.
+    pub async fn put_lsg_entry(
+        &self,
+        entry: &LsgEntry,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.change_lsg_entry(
+            entry.indicator.as_str(),
+            entry.period,
+            Some(entry),
+            actor,
+            now_ms,
+        )
+        .await
+    }
+
+    pub async fn delete_lsg_entry(
+        &self,
+        indicator: &str,
+        period: Period,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.change_lsg_entry(indicator, period, None, actor, now_ms)
+            .await
+    }
+
+    async fn change_lsg_entry(
+        &self,
+        indicator: &str,
+        period: Period,
+        entry: Option<&LsgEntry>,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let tx = &write.tx;
+        let q = Sql::new(backend)
+            .push("SELECT municipality_code, rule FROM indicators WHERE code = ")
+            .bind(indicator);
+        let row = sql::query_all(tx, q)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StorageError::NotFound(format!("indicator {indicator}")))?;
+        let municipality: String = row.try_get_by_index(0)?;
+        let rule_text: String = row.try_get_by_index(1)?;
+        if !rule_text.contains("\"lsg_entry\"") {
+            return Err(StorageError::Invalid(format!(
+                "{indicator} is not entered by the LSG: its values are derived by its rule"
+            )));
+        }
+        lock_scope(tx, backend, &municipality).await?;
+        let source = format!("lsg/{period}");
+        let mut groups = BTreeSet::new();
+        groups_of_sources(tx, backend, std::slice::from_ref(&source), &mut groups).await?;
+        let q = Sql::new(backend)
+            .push("DELETE FROM indicator_facts WHERE indicator_code = ")
+            .bind(indicator)
+            .push(" AND source = ")
+            .bind(source.as_str());
+        sql::execute(tx, q).await?;
+        let q = Sql::new(backend)
+            .push("DELETE FROM lsg_entries WHERE indicator_code = ")
+            .bind(indicator)
+            .push(" AND period = ")
+            .bind(period.to_string());
+        let removed = sql::execute(tx, q).await?;
+        let detail = match entry {
+            Some(e) => {
+                let q = Sql::new(backend)
+                    .push(
+                        "INSERT INTO lsg_entries (indicator_code, period, value, note, \
+                         entered_by, entered_at_ms) VALUES (",
+                    )
+                    .bind(indicator)
+                    .push(", ")
+                    .bind(period.to_string())
+                    .push(", ")
+                    .bind(e.value)
+                    .push(", ")
+                    .bind(e.note.as_str())
+                    .push(", ")
+                    .bind(actor)
+                    .push(", ")
+                    .bind(now_ms)
+                    .push(")");
+                sql::execute(tx, q).await?;
+                let fact = facts::of_entry(indicator, &municipality, period, e.value);
+                insert_facts(tx, backend, std::slice::from_ref(&fact)).await?;
+                facts::groups(&fact, &mut groups);
+                serde_json::json!({"indicator": indicator, "period": period.to_string(), "value": e.value})
+            }
+            None if removed == 0 => {
+                return Err(StorageError::NotFound(format!(
+                    "no value of {indicator} entered for {period}"
+                )));
+            }
+            None => {
+                serde_json::json!({"indicator": indicator, "period": period.to_string(), "deleted": true})
+            }
+        };
+        let rules = rules_of(tx, backend, &municipality).await?;
+        recompute(tx, backend, &rules, &groups).await?;
+        audit::record(
+            tx,
+            backend,
+            now_ms,
+            actor,
+            "indicator.entry",
+            detail.to_string(),
+        )
+        .await?;
+        write.tx.commit().await?;
+        Ok(())
+    }
+
+    /// The values of one indicator (for one facility, or '' for the municipality) of a kind.
+    pub async fn indicator_values(
+        &self,
+        indicator: &str,
+        facility: &str,
+        kind: PeriodKind,
+    ) -> Result<Vec<StoredValue>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push(&format!(
+                "SELECT {VALUE_COLUMNS} FROM indicator_values WHERE indicator_code = "
+            ))
+            .bind(indicator)
+            .push(" AND facility = ")
+            .bind(facility)
+            .push(" AND period_kind = ")
+            .bind(kind.name())
+            .push(" ORDER BY period");
+        read_values(&self.db, q).await
+    }
+
+    /// Every municipality-wide value of a municipality's indicators of one period kind.
+    pub async fn municipality_values(
+        &self,
+        municipality: &str,
+        kind: PeriodKind,
+    ) -> Result<Vec<StoredValue>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push(&format!(
+                "SELECT {VALUE_COLUMNS} FROM indicator_values WHERE municipality_code = "
+            ))
+            .bind(municipality)
+            .push(" AND period_kind = ")
+            .bind(kind.name())
+            .push(" AND facility = '' ORDER BY indicator_code, period");
+        read_values(&self.db, q).await
+    }
+
+    /// Every stored value, in a stable order: what the property test compares.
+    pub async fn all_indicator_values(&self) -> Result<Vec<StoredValue>, StorageError> {
+        let q = Sql::new(self.backend()).push(&format!(
+            "SELECT {VALUE_COLUMNS} FROM indicator_values ORDER BY indicator_code, facility, period"
+        ));
+        read_values(&self.db, q).await
+    }
+
+    /// The derived review status of submissions.
+    pub async fn submission_statuses(
+        &self,
+        scope: &str,
+    ) -> Result<Vec<(String, String, ReviewStatus)>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT collection, record_id, status FROM submission_status WHERE scope = ")
+            .bind(scope)
+            .push(" ORDER BY collection, record_id");
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            let status: String = row.try_get_by_index(2)?;
+            out.push((
+                row.try_get_by_index(0)?,
+                row.try_get_by_index(1)?,
+                ReviewStatus::parse(&status).ok_or_else(|| corrupt(&status))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// One submission's status and version (what a reviewer judges), if it exists.
+    pub async fn submission_state(
+        &self,
+        collection: &str,
+        record_id: &str,
+    ) -> Result<Option<SubmissionState>, StorageError> {
+        let all = merged(
+            &self.db,
+            self.backend(),
+            collection,
+            &[record_id.to_owned()],
+        )
+        .await?;
+        let Some(record) = all.get(record_id) else {
+            return Ok(None);
+        };
+        let q = Sql::new(self.backend())
+            .push("SELECT status FROM submission_status WHERE collection = ")
+            .bind(collection)
+            .push(" AND record_id = ")
+            .bind(record_id);
+        let status = sql::query_scalar_text(&self.db, q)
+            .await?
+            .and_then(|s| ReviewStatus::parse(&s))
+            .unwrap_or(ReviewStatus::Received);
+        Ok(Some(SubmissionState {
+            scope: record.scope.clone(),
+            version: record.version(),
+            status,
+            deleted: record.deleted,
+            facility: record.text("facility").map(str::to_owned),
+        }))
+    }
+
+    /// The values the LSG entered for a municipality's indicators.
+    pub async fn lsg_entries(&self, municipality: &str) -> Result<Vec<LsgEntryView>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push(
+                "SELECT e.indicator_code, e.period, e.value, e.note, e.entered_by, e.entered_at_ms \
+                 FROM lsg_entries e JOIN indicators i ON i.code = e.indicator_code \
+                 WHERE i.municipality_code = ",
+            )
+            .bind(municipality)
+            .push(" ORDER BY e.indicator_code, e.period");
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            out.push(LsgEntryView {
+                indicator: row.try_get_by_index(0)?,
+                period: row.try_get_by_index(1)?,
+                value: row.try_get_by_index(2)?,
+                note: row.try_get_by_index(3)?,
+                entered_by: row.try_get_by_index(4)?,
+                entered_at_ms: row.try_get_by_index(5)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A value the LSG enters.
+#[derive(Debug, Clone)]
+pub struct LsgEntry {
+    pub indicator: String,
+    pub period: Period,
+    pub value: f64,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LsgEntryView {
+    pub indicator: String,
+    pub period: String,
+    pub value: f64,
+    pub note: String,
+    pub entered_by: String,
+    pub entered_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmissionState {
+    pub scope: String,
+    pub version: String,
+    pub status: ReviewStatus,
+    pub deleted: bool,
+    pub facility: Option<String>,
+}
+
+/// One side of a value: official (approved submissions) or provisional (all not rejected).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ValueBasis {
+    pub value: f64,
+    /// How many submissions (or entries) it rests on.
+    pub n: i64,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredValue {
+    pub indicator: String,
+    pub facility: String,
+    pub period: String,
+    pub official: Option<ValueBasis>,
+    pub provisional: Option<ValueBasis>,
+}
+
+const VALUE_COLUMNS: &str = "indicator_code, facility, period, official_value, official_n, \
+    official_evidence, provisional_value, provisional_n, provisional_evidence";
+
+async fn read_values(
+    conn: &impl ConnectionTrait,
+    q: Sql,
+) -> Result<Vec<StoredValue>, StorageError> {
+    let mut out = Vec::new();
+    for row in sql::query_all(conn, q).await? {
+        let basis = |at: usize| -> Result<Option<ValueBasis>, StorageError> {
+            let value: Option<f64> = row.try_get_by_index(at)?;
+            let n: i64 = row.try_get_by_index(at + 1)?;
+            let evidence: String = row.try_get_by_index(at + 2)?;
+            Ok(match value {
+                Some(value) => Some(ValueBasis {
+                    value,
+                    n,
+                    evidence: serde_json::from_str(&evidence).map_err(corrupt)?,
+                }),
+                None => None,
+            })
+        };
+        out.push(StoredValue {
+            indicator: row.try_get_by_index(0)?,
+            facility: row.try_get_by_index(1)?,
+            period: row.try_get_by_index(2)?,
+            official: basis(3)?,
+            provisional: basis(6)?,
+        });
+    }
+    Ok(out)
+}
+
+async fn entries_of(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    municipality: &str,
+) -> Result<Vec<(String, Period, f64)>, StorageError> {
+    let q = Sql::new(backend)
+        .push(
+            "SELECT e.indicator_code, e.period, e.value FROM lsg_entries e \
+             JOIN indicators i ON i.code = e.indicator_code WHERE i.municipality_code = ",
+        )
+        .bind(municipality);
+    let mut out = Vec::new();
+    for row in sql::query_all(tx, q).await? {
+        let period: String = row.try_get_by_index(1)?;
+        out.push((
+            row.try_get_by_index(0)?,
+            period.parse().map_err(corrupt)?,
+            row.try_get_by_index(2)?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Records which submission each review judges; answers the submissions to look at again.
+async fn link_reviews(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    review_ids: &[String],
+) -> Result<BTreeSet<(String, String)>, StorageError> {
+    let mut out = BTreeSet::new();
+    if review_ids.is_empty() {
+        return Ok(out);
+    }
+    for chunk in review_ids.chunks(CHUNK) {
+        let mut q = Sql::new(backend)
+            .push("SELECT collection, submission_id FROM review_links WHERE review_id IN ");
+        q.bind_list(chunk.iter().map(String::as_str));
+        for row in sql::query_all(tx, q).await? {
+            out.insert((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+        }
+    }
+    let reviews = merged(tx, backend, review::REVIEWS, review_ids).await?;
+    for (id, r) in &reviews {
+        let (Some(collection), Some(submission)) =
+            (r.text("submission_collection"), r.text("submission"))
+        else {
+            continue;
+        };
+        let q = Sql::new(backend)
+            .push("INSERT INTO review_links (review_id, collection, submission_id) VALUES (")
+            .bind(id.as_str())
+            .push(", ")
+            .bind(collection)
+            .push(", ")
+            .bind(submission)
+            .push(
+                ") ON CONFLICT (review_id) DO UPDATE SET collection = excluded.collection, \
+                 submission_id = excluded.submission_id",
+            );
+        sql::execute(tx, q).await?;
+        out.insert((collection.to_owned(), submission.to_owned()));
+    }
+    Ok(out)
+}
+
+/// Each submission's status from its merged state and its merged reviews.
+async fn statuses(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    collection: &str,
+    submissions: &HashMap<String, Merged>,
+) -> Result<HashMap<String, ReviewStatus>, StorageError> {
+    let ids: Vec<String> = submissions.keys().cloned().collect();
+    let mut links: Vec<(String, String)> = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = Sql::new(backend)
+            .push("SELECT review_id, submission_id FROM review_links WHERE collection = ");
+        q.bind_mut(collection);
+        q.push_mut(" AND submission_id IN ");
+        q.bind_list(chunk.iter().map(String::as_str));
+        for row in sql::query_all(tx, q).await? {
+            links.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+        }
+    }
+    let review_ids: Vec<String> = links.iter().map(|(r, _)| r.clone()).collect();
+    let reviews = merged(tx, backend, review::REVIEWS, &review_ids).await?;
+    let mut facts: HashMap<&str, Vec<ReviewFacts>> = HashMap::new();
+    for (review_id, submission) in &links {
+        let Some(r) = reviews.get(review_id).filter(|r| !r.deleted) else {
+            continue;
+        };
+        let (Some(decision), Some(judged), Some(decided)) = (
+            r.text("decision").and_then(Decision::parse),
+            r.text("judged_version"),
+            r.register("decision"),
+        ) else {
+            continue;
+        };
+        facts.entry(submission).or_default().push(ReviewFacts {
+            decided,
+            decision,
+            judged_version: judged.to_owned(),
+        });
+    }
+    Ok(submissions
+        .iter()
+        .map(|(id, s)| {
+            let judged = facts.get(id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            (id.clone(), review::status(&s.version(), judged))
+        })
+        .collect())
+}
+
+/// Recomputes the status and facts of these submissions; collects the values that may move.
+async fn refresh(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    scope: &str,
+    rules: &BTreeMap<String, Rule>,
+    submissions: &BTreeSet<(String, String)>,
+    groups: &mut BTreeSet<GroupKey>,
+) -> Result<(), StorageError> {
+    let aggregates: Vec<(String, Rule)> = rules
+        .iter()
+        .filter(|(_, r)| matches!(r, Rule::Aggregate { .. }))
+        .map(|(c, r)| (c.clone(), r.clone()))
+        .collect();
+    for collection in SUBMISSIONS {
+        let ids: Vec<String> = submissions
+            .iter()
+            .filter(|(c, _)| c == collection)
+            .map(|(_, id)| id.clone())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let records = merged(tx, backend, collection, &ids).await?;
+        let status = statuses(tx, backend, collection, &records).await?;
+        let sources: Vec<String> = ids.iter().map(|id| format!("{collection}/{id}")).collect();
+        groups_of_sources(tx, backend, &sources, groups).await?;
+        for chunk in sources.chunks(CHUNK) {
+            let mut q = Sql::new(backend).push("DELETE FROM indicator_facts WHERE source IN ");
+            q.bind_list(chunk.iter().map(String::as_str));
+            sql::execute(tx, q).await?;
+        }
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = Sql::new(backend).push("DELETE FROM submission_status WHERE collection = ");
+            q.bind_mut(collection);
+            q.push_mut(" AND record_id IN ");
+            q.bind_list(chunk.iter().map(String::as_str));
+            sql::execute(tx, q).await?;
+        }
+        let mut new_facts = Vec::new();
+        for id in &ids {
+            // A record pushed into another scope is that scope's to project.
+            let Some(record) = records.get(id).filter(|r| r.scope == scope && !r.deleted) else {
+                continue;
+            };
+            let status = status[id];
+            let q = Sql::new(backend)
+                .push(
+                    "INSERT INTO submission_status (collection, record_id, scope, form, facility, \
+                     captured_at, status, version) VALUES (",
+                )
+                .bind(collection)
+                .push(", ")
+                .bind(id.as_str())
+                .push(", ")
+                .bind(scope)
+                .push(", ")
+                .bind(record.text("form").unwrap_or_default())
+                .push(", ")
+                .bind(record.text("facility").unwrap_or_default())
+                .push(", ")
+                .bind(
+                    record
+                        .text("captured_at")
+                        .and_then(facts::local_time)
+                        .unwrap_or_default(),
+                )
+                .push(", ")
+                .bind(status.as_str())
+                .push(", ")
+                .bind(record.version())
+                .push(")");
+            sql::execute(tx, q).await?;
+            new_facts.extend(facts::of_submission(
+                collection,
+                id,
+                scope,
+                &record.fields,
+                status,
+                &aggregates,
+            ));
+        }
+        for f in &new_facts {
+            facts::groups(f, groups);
+        }
+        insert_facts(tx, backend, &new_facts).await?;
+    }
+    Ok(())
+}
+
+async fn groups_of_sources(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    sources: &[String],
+    groups: &mut BTreeSet<GroupKey>,
+) -> Result<(), StorageError> {
+    for chunk in sources.chunks(CHUNK) {
+        let mut q = Sql::new(backend).push(
+            "SELECT indicator_code, municipality_code, facility, captured_at, grain \
+             FROM indicator_facts WHERE source IN ",
+        );
+        q.bind_list(chunk.iter().map(String::as_str));
+        for row in sql::query_all(tx, q).await? {
+            let fact = Fact {
+                indicator: row.try_get_by_index(0)?,
+                source: String::new(),
+                municipality: row.try_get_by_index(1)?,
+                facility: row.try_get_by_index(2)?,
+                at: row.try_get_by_index(3)?,
+                grain: row.try_get_by_index(4)?,
+                value: 0.0,
+                official: false,
+            };
+            facts::groups(&fact, groups);
+        }
+    }
+    Ok(())
+}
+
+async fn insert_facts(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    new_facts: &[Fact],
+) -> Result<(), StorageError> {
+    for chunk in new_facts.chunks(100) {
+        let mut q = Sql::new(backend).push(
+            "INSERT INTO indicator_facts (indicator_code, source, municipality_code, facility, \
+             captured_at, grain, value, official) VALUES ",
+        );
+        for (i, f) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(f.indicator.as_str()),
+                f.source.as_str().into(),
+                f.municipality.as_str().into(),
+                f.facility.as_str().into(),
+                f.at.as_str().into(),
+                f.grain.as_str().into(),
+                f.value.into(),
+                i32::from(f.official).into(),
+            ]);
+        }
+        sql::execute(tx, q).await?;
+    }
+    Ok(())
+}
+
+struct StoredFact {
+    source: String,
+    facility: String,
+    at: String,
+    grain: String,
+    value: f64,
+    official: bool,
+}
+
+/// The value of one group on one basis.
+fn compute(func: Func, facts: &[&StoredFact]) -> Option<(f64, i64, Vec<String>)> {
+    let points: Vec<rule::Point<'_>> = facts
+        .iter()
+        .map(|f| rule::Point {
+            value: f.value,
+            at: &f.at,
+            source: &f.source,
+        })
+        .collect();
+    let value = rule::aggregate(func, &points)?;
+    let mut evidence: Vec<String> = facts.iter().map(|f| f.source.clone()).collect();
+    evidence.sort();
+    Some((value, facts.len() as i64, evidence))
+}
+
+type Basis = Option<(f64, i64, Vec<String>)>;
+
+async fn write_value(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    key: &GroupKey,
+    official: &Basis,
+    provisional: &Basis,
+) -> Result<(), StorageError> {
+    if official.is_none() && provisional.is_none() {
+        let q = Sql::new(backend)
+            .push("DELETE FROM indicator_values WHERE indicator_code = ")
+            .bind(key.indicator.as_str())
+            .push(" AND facility = ")
+            .bind(key.facility.as_str())
+            .push(" AND period = ")
+            .bind(key.period.to_string());
+        sql::execute(tx, q).await?;
+        return Ok(());
+    }
+    let side = |b: &Basis| -> Result<(Option<f64>, i64, String), StorageError> {
+        Ok(match b {
+            Some((v, n, e)) => (Some(*v), *n, serde_json::to_string(e).map_err(corrupt)?),
+            None => (None, 0, "[]".to_owned()),
+        })
+    };
+    let (ov, on, oe) = side(official)?;
+    let (pv, pn, pe) = side(provisional)?;
+    let mut q = Sql::new(backend).push(
+        "INSERT INTO indicator_values (indicator_code, facility, period, municipality_code, \
+         period_kind, official_value, official_n, official_evidence, provisional_value, \
+         provisional_n, provisional_evidence) VALUES ",
+    );
+    q.bind_list([
+        sea_orm::Value::from(key.indicator.as_str()),
+        key.facility.as_str().into(),
+        key.period.to_string().into(),
+        key.municipality.as_str().into(),
+        key.period.kind.name().into(),
+        ov.into(),
+        on.into(),
+        oe.into(),
+        pv.into(),
+        pn.into(),
+        pe.into(),
+    ]);
+    q.push_mut(
+        " ON CONFLICT (indicator_code, facility, period) DO UPDATE SET \
+         official_value = excluded.official_value, official_n = excluded.official_n, \
+         official_evidence = excluded.official_evidence, \
+         provisional_value = excluded.provisional_value, provisional_n = excluded.provisional_n, \
+         provisional_evidence = excluded.provisional_evidence",
+    );
+    sql::execute(tx, q).await?;
+    Ok(())
+}
+
+/// Recomputes these values from their facts, then the ratios that depend on them; answers how
+/// many values it looked at.
+async fn recompute(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    rules: &BTreeMap<String, Rule>,
+    groups: &BTreeSet<GroupKey>,
+) -> Result<usize, StorageError> {
+    let mut by_indicator: BTreeMap<(&str, &str), Vec<&GroupKey>> = BTreeMap::new();
+    for g in groups {
+        by_indicator
+            .entry((g.indicator.as_str(), g.municipality.as_str()))
+            .or_default()
+            .push(g);
+    }
+    let mut count = 0;
+    for ((indicator, municipality), keys) in by_indicator {
+        let func = match rules.get(indicator) {
+            Some(Rule::Aggregate { func, .. }) | Some(Rule::LsgEntry { func }) => *func,
+            // A fact left over from before a rule change: its value goes.
+            _ => Func::Mean,
+        };
+        let from = keys.iter().map(|k| k.period.start()).min();
+        let to = keys.iter().map(|k| k.period.end()).max();
+        let (Some(from), Some(to)) = (from, to) else {
+            continue;
+        };
+        let q = Sql::new(backend)
+            .push(
+                "SELECT source, facility, captured_at, grain, value, official FROM indicator_facts \
+                 WHERE indicator_code = ",
+            )
+            .bind(indicator)
+            .push(" AND municipality_code = ")
+            .bind(municipality)
+            .push(" AND captured_at >= ")
+            .bind(from.to_string())
+            .push(" AND captured_at < ")
+            .bind(format!("{to}T99"));
+        let mut stored = Vec::new();
+        for row in sql::query_all(tx, q).await? {
+            stored.push(StoredFact {
+                source: row.try_get_by_index(0)?,
+                facility: row.try_get_by_index(1)?,
+                at: row.try_get_by_index(2)?,
+                grain: row.try_get_by_index(3)?,
+                value: row.try_get_by_index(4)?,
+                official: row.try_get_by_index::<i32>(5)? != 0,
+            });
+        }
+        let known = rules.contains_key(indicator);
+        for key in keys {
+            let period_text = key.period.to_string();
+            let mut inside: Vec<&StoredFact> = stored
+                .iter()
+                .filter(|f| key.facility.is_empty() || f.facility == key.facility)
+                .filter(|f| facts::belongs(&f.at, &f.grain, &key.period))
+                .collect();
+            // An entry made for exactly this period stands; finer entries roll up only
+            // where there is none.
+            if inside.iter().any(|f| f.grain == period_text) {
+                inside.retain(|f| f.grain == period_text);
+            }
+            let (official, provisional) = if known {
+                let official: Vec<&StoredFact> =
+                    inside.iter().copied().filter(|f| f.official).collect();
+                (compute(func, &official), compute(func, &inside))
+            } else {
+                (None, None)
+            };
+            write_value(tx, backend, key, &official, &provisional).await?;
+            count += 1;
+        }
+    }
+    count += recompute_ratios(tx, backend, rules, groups).await?;
+    Ok(count)
+}
+
+async fn read_value(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    indicator: &str,
+    facility: &str,
+    period: &Period,
+) -> Result<Option<StoredValue>, StorageError> {
+    let q = Sql::new(backend)
+        .push(&format!(
+            "SELECT {VALUE_COLUMNS} FROM indicator_values WHERE indicator_code = "
+        ))
+        .bind(indicator)
+        .push(" AND facility = ")
+        .bind(facility)
+        .push(" AND period = ")
+        .bind(period.to_string());
+    Ok(read_values(tx, q).await?.into_iter().next())
+}
+
+/// Ratios whose numerator or denominator moved, and ratios of those, a few levels deep.
+async fn recompute_ratios(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    rules: &BTreeMap<String, Rule>,
+    changed: &BTreeSet<GroupKey>,
+) -> Result<usize, StorageError> {
+    let ratios: Vec<(&String, &String, &String, f64)> = rules
+        .iter()
+        .filter_map(|(code, rule)| match rule {
+            Rule::Ratio {
+                numerator,
+                denominator,
+                scale,
+            } => Some((code, numerator, denominator, *scale)),
+            _ => None,
+        })
+        .collect();
+    let resolve = |operand: &str, municipality: &str| {
+        resolve_operand(operand, municipality, |c| rules.contains_key(c))
+    };
+    let mut count = 0;
+    let mut frontier: BTreeSet<GroupKey> = changed.clone();
+    for _depth in 0..4 {
+        let mut next = BTreeSet::new();
+        for key in &frontier {
+            for (code, num, den, _) in &ratios {
+                let operands = [
+                    resolve(num, &key.municipality),
+                    resolve(den, &key.municipality),
+                ];
+                if operands.contains(&Some(key.indicator.clone())) {
+                    next.insert(GroupKey {
+                        indicator: (*code).clone(),
+                        ..key.clone()
+                    });
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        for key in &next {
+            let Some((_, num, den, scale)) = ratios.iter().find(|r| *r.0 == key.indicator) else {
+                continue;
+            };
+            let (Some(num), Some(den)) = (
+                resolve(num, &key.municipality),
+                resolve(den, &key.municipality),
+            ) else {
+                continue;
+            };
+            let n = read_value(tx, backend, &num, &key.facility, &key.period).await?;
+            let d = read_value(tx, backend, &den, &key.facility, &key.period).await?;
+            let side = |pick: fn(&StoredValue) -> &Option<ValueBasis>| -> Basis {
+                let a = pick(n.as_ref()?).as_ref()?;
+                let b = pick(d.as_ref()?).as_ref()?;
+                if b.value == 0.0 {
+                    return None;
+                }
+                let mut evidence: Vec<String> =
+                    a.evidence.iter().chain(&b.evidence).cloned().collect();
+                evidence.sort();
+                evidence.dedup();
+                Some((a.value / b.value * scale, evidence.len() as i64, evidence))
+            };
+            let official = side(|v| &v.official);
+            let provisional = side(|v| &v.provisional);
+            write_value(tx, backend, key, &official, &provisional).await?;
+            count += 1;
+        }
+        frontier = next;
+    }
+    Ok(count)
+}
