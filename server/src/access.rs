@@ -133,6 +133,15 @@ pub enum Action {
     ReadOriginals,
     ManageUsers,
     ReadUsers,
+    /// Official indicator values, plan versus fact, survey results, the scorecard: aggregates of
+    /// approved data without personal data, open to anyone.
+    ReadResults,
+    /// Provisional values (not yet reviewed) and the evidence ids behind values.
+    ReadProvisional,
+    /// Values the LSG measures and the staff's assessment for the scorecard.
+    EnterLsgValues,
+    /// Approve, send back or reject a submission.
+    Review,
 }
 
 impl Principal {
@@ -149,7 +158,7 @@ impl Principal {
     pub fn may(&self, action: Action, municipality: Option<&Scope>) -> bool {
         use Action::*;
         use Role::*;
-        if action == ReadTerritories {
+        if matches!(action, ReadTerritories | ReadResults) {
             return true;
         }
         let user = match self {
@@ -158,15 +167,18 @@ impl Principal {
                 // Phones read their own municipality's reference data; writes go through sync.
                 return matches!(
                     action,
-                    ReadMunicipality | ReadForms | ReadTeams | ReadSubmissions
+                    ReadMunicipality | ReadForms | ReadTeams | ReadSubmissions | ReadProvisional
                 ) && municipality.is_none_or(|m| scopes.contains(m));
             }
             Principal::User(user) => user,
         };
         let in_scope = municipality.is_none_or(|m| user.covers(m));
         let role_may = match action {
-            ReadTerritories => true,
+            ReadTerritories | ReadResults => true,
             ReadForms => true,
+            ReadProvisional => true,
+            EnterLsgValues => matches!(user.role, AoStaff | AoHead | Admin),
+            Review => matches!(user.role, Supervisor | Admin),
             ReadMunicipality => true,
             ReadTeams => matches!(
                 user.role,

@@ -11,7 +11,8 @@ use sync_protocol::{Change, Clock, Collection, FieldName, Op, OpId, RecordId, Sc
 
 use serde_json::value::RawValue;
 
-use crate::storage::{AuthedDevice, Storage, StorageError};
+use crate::storage::{AuthedDevice, NewReview, Storage, StorageError};
+use sync_protocol::review::Decision;
 
 const TERRITORIES: &str = include_str!("../../fixtures/demo/territories.geojson");
 const FACILITIES: &str = include_str!("../../fixtures/demo/facilities.csv");
@@ -154,6 +155,7 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
         .filter(|t| t.level == crate::territory::Level::Municipality)
         .collect();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    lsg_values(storage, &indicators, &municipalities, &mut rng, now_ms).await?;
     let mut summary = DemoSummary {
         municipalities: municipalities.len(),
         facilities: facilities.len(),
@@ -397,8 +399,109 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                 }
             }
         }
+        review(storage, &scope, &mut rng, now_ms).await?;
     }
     Ok(summary)
+}
+
+/// What AO staff enter: each LSG-measured indicator's value for the years so far, moving from
+/// its baseline toward its targets at a pace of its own, and the staff assessment.
+async fn lsg_values(
+    storage: &Storage,
+    indicators: &[crate::indicator::Indicator],
+    municipalities: &[&crate::territory::Territory],
+    rng: &mut Rng,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    const STAFF: &str = "user:ao.ak-suu (demo loader)";
+    for i in indicators {
+        if i.rule.get("type").and_then(Value::as_str) != Some("lsg_entry") {
+            continue;
+        }
+        let baseline = i.baseline.unwrap_or(0.0);
+        let pace = 0.5 + rng.below(70) as f64 / 100.0;
+        for year in FIRST_YEAR..FIRST_YEAR + 3 {
+            let target = i
+                .targets
+                .get(&year.to_string())
+                .copied()
+                .unwrap_or(baseline);
+            let value = baseline + (target - baseline) * pace;
+            let period =
+                crate::series::Period::new(year as i32, crate::series::PeriodKind::Year, 1)
+                    .ok_or_else(|| fail("a demo year is not a year"))?;
+            let entry = crate::storage::LsgEntry {
+                indicator: i.code.to_string(),
+                period,
+                value: (value * 10.0).round() / 10.0,
+                note: "From the AO's annual statistics.".into(),
+            };
+            storage.put_lsg_entry(&entry, STAFF, now_ms).await?;
+        }
+    }
+    let criteria = [
+        "Budget hearings held",
+        "Services meet the standard",
+        "Complaints answered in time",
+        "SEDP reported to the council",
+    ];
+    for m in municipalities {
+        for year in FIRST_YEAR..FIRST_YEAR + 3 {
+            let items: Vec<Value> = criteria
+                .iter()
+                .map(|c| json!({"criterion": c, "score": 2 + rng.below(4), "max": 5}))
+                .collect();
+            storage
+                .put_assessment(
+                    m.code.as_str(),
+                    year as i32,
+                    &Value::Array(items),
+                    "Self-assessment by the AO staff.",
+                    STAFF,
+                    now_ms,
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A supervisor's work, made up: most submissions approved, some sent back or rejected, the
+/// rest still waiting, so official and provisional figures differ as they do in life.
+async fn review(
+    storage: &Storage,
+    scope: &Scope,
+    rng: &mut Rng,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    let mut decisions = Vec::new();
+    for (collection, id, version) in storage.submission_versions(scope.as_str()).await? {
+        let roll = rng.below(100);
+        let (decision, comment) = match roll {
+            0..85 => (Decision::Approved, ""),
+            85..91 => (
+                Decision::HasIssues,
+                "The photo does not show the facility; please add one.",
+            ),
+            91..93 => (Decision::Rejected, "Duplicate of an earlier visit."),
+            _ => continue,
+        };
+        decisions.push(NewReview {
+            collection,
+            submission: id,
+            scope: scope.clone(),
+            decision,
+            judged_version: version,
+            comment: comment.to_owned(),
+        });
+    }
+    for chunk in decisions.chunks(500) {
+        storage
+            .record_reviews(chunk, "user:supervisor (demo loader)", now_ms)
+            .await?;
+    }
+    crate::series::project::catch_up(storage, &[scope.to_string()]).await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -14,6 +14,7 @@ mod crash;
 mod demo;
 mod evidence;
 mod forms;
+mod indicators;
 mod push_pull;
 mod reset;
 mod teams;

@@ -151,5 +151,9 @@ fn describe(action: Action) -> &'static str {
         Action::ReadOriginals => "read original photos",
         Action::ManageUsers => "manage users",
         Action::ReadUsers => "read users",
+        Action::ReadResults => "read indicator results",
+        Action::ReadProvisional => "read provisional values and their evidence",
+        Action::EnterLsgValues => "enter the LSG's values and assessment",
+        Action::Review => "review submissions",
     }
 }

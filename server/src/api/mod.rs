@@ -8,6 +8,8 @@ mod evidence;
 mod forms;
 mod health;
 mod municipality;
+mod results;
+mod reviews;
 mod session;
 mod sync;
 mod teams;
@@ -119,6 +121,36 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
         .route("/api/v1/forms", get(forms::list).post(forms::import))
         .route("/api/v1/forms/{form_id}/{version}", get(forms::get))
         .route("/api/v1/facilities", post(municipality::import_facilities))
+        .route("/api/v1/indicators/{code}/series", get(results::series))
+        .route(
+            "/api/v1/indicators/{code}/entries/{period}",
+            axum::routing::put(results::put_entry).delete(results::delete_entry),
+        )
+        .route(
+            "/api/v1/municipalities/{code}/plan-vs-fact",
+            get(results::plan_vs_fact),
+        )
+        .route("/api/v1/municipalities/{code}/survey", get(results::survey))
+        .route(
+            "/api/v1/municipalities/{code}/scorecard/{year}",
+            get(results::scorecard),
+        )
+        .route(
+            "/api/v1/municipalities/{code}/scorecard/{year}/assessment",
+            axum::routing::put(results::put_assessment),
+        )
+        .route(
+            "/api/v1/municipalities/{code}/lsg-entries",
+            get(results::entries),
+        )
+        .route(
+            "/api/v1/submissions/{collection}/{id}/status",
+            get(reviews::status),
+        )
+        .route(
+            "/api/v1/submissions/{collection}/{id}/reviews",
+            post(reviews::decide),
+        )
         .route("/api/v1/indicators", post(municipality::import_indicators))
         .route(
             "/api/v1/municipalities/{code}/facilities",

@@ -9,6 +9,7 @@ pub mod rule;
 pub mod scorecard;
 pub mod stats;
 pub mod survey;
+pub mod tables;
 
 pub use period::{Period, PeriodKind};
 pub use rule::{Func, Rule};

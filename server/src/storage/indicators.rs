@@ -32,6 +32,24 @@ impl Storage {
         actor: &str,
         now_ms: i64,
     ) -> Result<usize, ImportFailure> {
+        self.store_indicators(indicators, source, actor, now_ms)
+            .await?;
+        // Rules may have changed: the values of these municipalities are derived afresh.
+        let municipalities: std::collections::BTreeSet<&str> =
+            indicators.iter().map(|i| i.municipality.as_str()).collect();
+        for m in municipalities {
+            self.rebuild_scope(m).await?;
+        }
+        Ok(indicators.len())
+    }
+
+    async fn store_indicators(
+        &self,
+        indicators: &[Indicator],
+        source: &str,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<(), ImportFailure> {
         let backend = self.backend();
         let write = self.write().await?;
         let levels = territory_levels(&write.tx, backend).await?;
@@ -121,13 +139,7 @@ impl Storage {
         )
         .await?;
         write.tx.commit().await?;
-        // Rules may have changed: the values of these municipalities are derived afresh.
-        let municipalities: std::collections::BTreeSet<&str> =
-            indicators.iter().map(|i| i.municipality.as_str()).collect();
-        for m in municipalities {
-            self.rebuild_scope(m).await?;
-        }
-        Ok(indicators.len())
+        Ok(())
     }
 
     /// Sets the indicators of a municipality's M&E plan; the plan is a draft again until approved.

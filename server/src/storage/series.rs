@@ -897,6 +897,10 @@ struct StoredFact {
 
 /// The value of one group on one basis.
 fn compute(func: Func, facts: &[&StoredFact]) -> Option<(f64, i64, Vec<String>)> {
+    // Sums in one fixed order, so a value recomputed from the same facts is the same to the
+    // last bit however the database happened to return them.
+    let mut facts = facts.to_vec();
+    facts.sort_by(|a, b| (&a.at, &a.source).cmp(&(&b.at, &b.source)));
     let points: Vec<rule::Point<'_>> = facts
         .iter()
         .map(|f| rule::Point {
@@ -1026,10 +1030,19 @@ async fn recompute(
                 .filter(|f| key.facility.is_empty() || f.facility == key.facility)
                 .filter(|f| facts::belongs(&f.at, &f.grain, &key.period))
                 .collect();
-            // An entry made for exactly this period stands; finer entries roll up only
-            // where there is none.
+            // An entry made for exactly this period stands; otherwise entries roll up, each
+            // counted once: a quarter's entry covers the months inside it.
             if inside.iter().any(|f| f.grain == period_text) {
                 inside.retain(|f| f.grain == period_text);
+            } else {
+                let grains: Vec<Period> = inside
+                    .iter()
+                    .filter_map(|f| f.grain.parse::<Period>().ok())
+                    .collect();
+                inside.retain(|f| match f.grain.parse::<Period>() {
+                    Ok(g) => !grains.iter().any(|o| *o != g && o.contains(&g)),
+                    Err(_) => true,
+                });
             }
             let (official, provisional) = if known {
                 let official: Vec<&StoredFact> =
@@ -1139,4 +1152,130 @@ async fn recompute_ratios(
         frontier = next;
     }
     Ok(count)
+}
+
+impl Storage {
+    /// The municipality an indicator belongs to.
+    pub async fn indicator_municipality(&self, code: &str) -> Result<Option<String>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT municipality_code FROM indicators WHERE code = ")
+            .bind(code);
+        sql::query_scalar_text(&self.db, q).await
+    }
+
+    /// The answers of a municipality's responses to one survey form, of the statuses given:
+    /// (form version, fields).
+    pub async fn survey_answers(
+        &self,
+        municipality: &str,
+        form: &str,
+        statuses: &[ReviewStatus],
+    ) -> Result<Vec<(Option<u32>, Map<String, Value>)>, StorageError> {
+        let mut q = Sql::new(self.backend()).push(
+            "SELECT s.record_id, f.field, f.value FROM submission_status s \
+             JOIN records r ON r.collection = s.collection AND r.record_id = s.record_id \
+             JOIN fields f ON f.rkey = r.rkey \
+             WHERE s.collection = 'survey_responses' AND s.scope = ",
+        );
+        q.bind_mut(municipality);
+        q.push_mut(" AND s.form = ");
+        q.bind_mut(form);
+        q.push_mut(" AND s.status IN ");
+        q.bind_list(statuses.iter().map(|s| s.as_str()));
+        let mut by_id: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        for row in sql::query_all(&self.db, q).await? {
+            let id: String = row.try_get_by_index(0)?;
+            let field: String = row.try_get_by_index(1)?;
+            if field == DELETED_FIELD {
+                continue;
+            }
+            let value: Value =
+                serde_json::from_str(&row.try_get_by_index::<String>(2)?).map_err(corrupt)?;
+            by_id.entry(id).or_default().insert(field, value);
+        }
+        Ok(by_id
+            .into_values()
+            .map(|fields| {
+                let version = fields
+                    .get("form_version")
+                    .and_then(Value::as_u64)
+                    .and_then(|v| u32::try_from(v).ok());
+                (version, fields)
+            })
+            .collect())
+    }
+
+    /// The staff assessment AO staff entered for a year: (items JSON, comment, by, at).
+    pub async fn assessment(
+        &self,
+        municipality: &str,
+        year: i32,
+    ) -> Result<Option<(Value, String, String, i64)>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push(
+                "SELECT items, comment, entered_by, entered_at_ms FROM lsg_assessments \
+                 WHERE municipality_code = ",
+            )
+            .bind(municipality)
+            .push(" AND year = ")
+            .bind(year);
+        let Some(row) = sql::query_all(&self.db, q).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let items: String = row.try_get_by_index(0)?;
+        Ok(Some((
+            serde_json::from_str(&items).map_err(corrupt)?,
+            row.try_get_by_index(1)?,
+            row.try_get_by_index(2)?,
+            row.try_get_by_index(3)?,
+        )))
+    }
+
+    pub async fn put_assessment(
+        &self,
+        municipality: &str,
+        year: i32,
+        items: &Value,
+        comment: &str,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let q = Sql::new(backend)
+            .push(
+                "INSERT INTO lsg_assessments (municipality_code, year, items, comment, entered_by, \
+                 entered_at_ms) VALUES (",
+            )
+            .bind(municipality)
+            .push(", ")
+            .bind(year)
+            .push(", ")
+            .bind(items.to_string())
+            .push(", ")
+            .bind(comment)
+            .push(", ")
+            .bind(actor)
+            .push(", ")
+            .bind(now_ms)
+            .push(
+                ") ON CONFLICT (municipality_code, year) DO UPDATE SET items = excluded.items, \
+                 comment = excluded.comment, entered_by = excluded.entered_by, \
+                 entered_at_ms = excluded.entered_at_ms",
+            );
+        sql::execute(&write.tx, q).await?;
+        let detail =
+            serde_json::json!({"municipality": municipality, "year": year, "items": items});
+        audit::record(
+            &write.tx,
+            backend,
+            now_ms,
+            actor,
+            "scorecard.assessment",
+            detail.to_string(),
+        )
+        .await?;
+        write.tx.commit().await?;
+        Ok(())
+    }
 }

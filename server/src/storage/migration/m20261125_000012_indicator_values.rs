@@ -53,10 +53,10 @@ CREATE TABLE indicator_values (
     municipality_code TEXT NOT NULL,
     period_kind TEXT NOT NULL,
     official_value DOUBLE PRECISION,
-    official_n INTEGER NOT NULL,
+    official_n BIGINT NOT NULL,
     official_evidence TEXT NOT NULL,
     provisional_value DOUBLE PRECISION,
-    provisional_n INTEGER NOT NULL,
+    provisional_n BIGINT NOT NULL,
     provisional_evidence TEXT NOT NULL,
     PRIMARY KEY (indicator_code, facility, period)
 );
