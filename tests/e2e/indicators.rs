@@ -90,13 +90,13 @@ fn indicators_csv() -> String {
     text
 }
 
-struct Setup {
-    server: TestServer,
-    world: World,
-    ops: OpMaker,
+pub struct Setup {
+    pub server: TestServer,
+    pub world: World,
+    pub ops: OpMaker,
 }
 
-async fn setup(backend: Backend) -> Setup {
+pub async fn setup(backend: Backend) -> Setup {
     let server = TestServer::start(backend).await;
     let world = world::build(&server).await;
     let s = &server.storage;
@@ -123,14 +123,14 @@ async fn setup(backend: Backend) -> Setup {
 }
 
 impl Setup {
-    async fn push(&mut self, ops: Vec<sync_protocol::Op>) {
+    pub async fn push(&mut self, ops: Vec<sync_protocol::Op>) {
         let answer = self.world.phone_a.push(&PushRequest { ops }).await;
         for r in &answer.results {
             assert_eq!(r.status, OpStatus::Applied, "{r:?}");
         }
     }
 
-    async fn visit(&mut self, facility: &str, at: &str, hours: i64, clear: bool) -> RecordId {
+    pub async fn visit(&mut self, facility: &str, at: &str, hours: i64, clear: bool) -> RecordId {
         let id = RecordId::generate();
         let op = self.ops.set(
             "visits",
@@ -145,7 +145,7 @@ impl Setup {
         id
     }
 
-    async fn review(&self, collection: &str, id: RecordId, decision: &str) -> Value {
+    pub async fn review(&self, collection: &str, id: RecordId, decision: &str) -> Value {
         let (status, body) = call(
             &self.server,
             Some(&self.world.tokens["supervisor"]),
@@ -161,7 +161,7 @@ impl Setup {
         body
     }
 
-    async fn status(&self, collection: &str, id: RecordId) -> String {
+    pub async fn status(&self, collection: &str, id: RecordId) -> String {
         let (status, body) = call(
             &self.server,
             Some(&self.world.tokens["supervisor"]),
@@ -230,7 +230,7 @@ impl Setup {
             .unwrap_or((None, None))
     }
 
-    async fn entry(&self, code: &str, period: &str, value: Option<f64>) {
+    pub async fn entry(&self, code: &str, period: &str, value: Option<f64>) {
         let path = format!("/api/v1/indicators/{code}/entries/{period}");
         let token = Some(self.world.tokens["ao_staff"].as_str());
         let (status, body) = match value {
@@ -256,7 +256,7 @@ fn close(actual: Option<f64>, expected: f64, what: &str) {
 }
 
 /// All values of the municipality as a flat map, to see which ones a change moved.
-async fn snapshot(server: &TestServer) -> BTreeMap<(String, String, String), String> {
+pub async fn snapshot(server: &TestServer) -> BTreeMap<(String, String, String), String> {
     server
         .storage
         .all_indicator_values()
@@ -741,7 +741,7 @@ async fn plan_versus_fact_and_the_scorecard(backend: Backend) {
     assert_eq!(again, card);
 }
 
-async fn survey_response(t: &mut Setup, year: i32, i: usize, water: &str) -> RecordId {
+pub async fn survey_response(t: &mut Setup, year: i32, i: usize, water: &str) -> RecordId {
     let id = RecordId::generate();
     let op = t.ops.set(
         "survey_responses",

@@ -15,6 +15,7 @@ mod demo;
 mod evidence;
 mod forms;
 mod indicators;
+mod projection;
 mod push_pull;
 mod reset;
 mod teams;
