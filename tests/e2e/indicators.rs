@@ -19,6 +19,7 @@ on_both!(
     lsg_entries_roll_up_and_ratios_follow,
     plan_versus_fact_and_the_scorecard,
     survey_shares_with_wilson_intervals,
+    survey_fixture_reproduces_its_true_shares,
     results_are_open_but_provisional_figures_are_not,
 );
 
@@ -1012,4 +1013,99 @@ async fn results_are_open_but_provisional_figures_are_not(backend: Backend) {
     let answer = t.world.phone_a.push(&PushRequest { ops: vec![op] }).await;
     assert_eq!(answer.results[0].status, OpStatus::Rejected);
     let _ = B;
+}
+
+const FIXTURE_RESPONSES: &str = include_str!("../../fixtures/survey/responses.json");
+const FIXTURE_TRUTH: &str = include_str!("../../fixtures/survey/truth.json");
+
+/// Raw responses built to known shares (fixtures/survey/generate.py): the analysis recovers
+/// every built share, holds it within its 95 % interval, and finds the built change between
+/// years significant and inside its interval.
+async fn survey_fixture_reproduces_its_true_shares(backend: Backend) {
+    let mut t = setup(backend).await;
+    let responses: Vec<Value> = serde_json::from_str(FIXTURE_RESPONSES).unwrap();
+    let truth: Value = serde_json::from_str(FIXTURE_TRUTH).unwrap();
+    for chunk in responses.chunks(300) {
+        let ops = chunk
+            .iter()
+            .map(|fields| {
+                t.ops
+                    .set("survey_responses", RecordId::generate(), A, fields.clone())
+            })
+            .collect();
+        t.push(ops).await;
+    }
+    let (status, body) = call(
+        &t.server,
+        Some(&t.world.tokens["supervisor"]),
+        Method::GET,
+        &format!("/api/v1/municipalities/{A}/survey?basis=provisional"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["respondents"], json!({"2024": 600, "2025": 600, "2026": 600}));
+    let question = |key: &str| {
+        body["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["key"] == key)
+            .unwrap()
+            .clone()
+    };
+    let tolerance = truth["tolerance_points"].as_f64().unwrap();
+    let inside = |choice: &Value, share: f64, what: String| {
+        let (low, high) = (
+            choice["ci_low"].as_f64().unwrap(),
+            choice["ci_high"].as_f64().unwrap(),
+        );
+        let got = choice["share"].as_f64().unwrap();
+        assert!(
+            (got - share * 100.0).abs() <= tolerance,
+            "{what}: built {:.1} %, analysed {got:.2} %",
+            share * 100.0
+        );
+        assert!(
+            low <= share * 100.0 && share * 100.0 <= high,
+            "{what}: built {:.1} % outside [{low:.1}, {high:.1}]",
+            share * 100.0
+        );
+    };
+    let water = question("water_satisfied");
+    let values = ["very_dissatisfied", "dissatisfied", "neutral", "satisfied", "very_satisfied"];
+    for y in water["years"].as_array().unwrap() {
+        let year = y["year"].to_string();
+        let shares = truth["water_satisfied"][&year].as_array().unwrap();
+        for (value, share) in values.iter().zip(shares) {
+            let choice = y["choices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["value"] == *value)
+                .unwrap();
+            inside(choice, share.as_f64().unwrap(), format!("{year} {value}"));
+        }
+    }
+    let attended = question("attended_meeting");
+    for g in attended["by"]["sex"].as_array().unwrap() {
+        let year = g["year"].to_string();
+        let sex = g["group"].as_str().unwrap();
+        let share = truth["attended_meeting"][&year][sex].as_f64().unwrap();
+        let yes = &g["choices"][0];
+        assert_eq!(yes["value"], "true");
+        inside(yes, share, format!("{year} {sex} attended"));
+    }
+    assert_eq!(attended["by"]["sex"].as_array().unwrap().len(), 6);
+    // Satisfied rose from 30 % to 40 % between 2025 and 2026 (600 asked each year): the change
+    // is found, its interval holds the true ten points and leaves out zero.
+    let change = water["year_over_year"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["choice"] == "satisfied" && c["from_year"] == 2025)
+        .unwrap();
+    assert_eq!(change["significant"], true, "{change}");
+    let (low, high) = (change["ci_low"].as_f64().unwrap(), change["ci_high"].as_f64().unwrap());
+    assert!(low <= 10.0 && 10.0 <= high, "{change}");
 }
