@@ -219,7 +219,78 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
         let device = if own { device_a } else { device_b };
         let visit = if own { w.visit_a } else { w.visit_b };
         let at = |what: &str| format!("{what} of {}", if own { "own" } else { "other" });
+        let deleg = if own { "A-DELEG" } else { "B-DELEG" };
         cases.extend([
+            case(
+                &at("indicator series"),
+                M::GET,
+                format!("/api/v1/indicators/{deleg}/series?period=quarter"),
+                None,
+                ALL,
+            ),
+            case(
+                &at("plan vs fact"),
+                M::GET,
+                format!("/api/v1/municipalities/{m}/plan-vs-fact?period=2025"),
+                None,
+                ALL,
+            ),
+            case(
+                &at("provisional plan vs fact"),
+                M::GET,
+                format!("/api/v1/municipalities/{m}/plan-vs-fact?period=2025&basis=provisional"),
+                None,
+                pick(READ_OWN),
+            ),
+            case(
+                &at("survey results"),
+                M::GET,
+                format!("/api/v1/municipalities/{m}/survey"),
+                None,
+                ALL,
+            ),
+            case(
+                &at("scorecard"),
+                M::GET,
+                format!("/api/v1/municipalities/{m}/scorecard/2025"),
+                None,
+                ALL,
+            ),
+            case(
+                &at("LSG entries"),
+                M::GET,
+                format!("/api/v1/municipalities/{m}/lsg-entries"),
+                None,
+                ALL,
+            ),
+            case(
+                &at("enter an LSG value"),
+                M::PUT,
+                format!("/api/v1/indicators/{deleg}/entries/2025-Q2"),
+                json_body(json!({"value": 3.5, "note": "matrix"})),
+                pick(MANAGERS),
+            ),
+            case(
+                &at("staff assessment"),
+                M::PUT,
+                format!("/api/v1/municipalities/{m}/scorecard/2025/assessment"),
+                json_body(json!({"items": [{"criterion": "c", "score": 1, "max": 2}]})),
+                pick(MANAGERS),
+            ),
+            case(
+                &at("submission status"),
+                M::GET,
+                format!("/api/v1/submissions/visits/{visit}/status"),
+                None,
+                pick(READ_OWN),
+            ),
+            case(
+                &at("review a visit"),
+                M::POST,
+                format!("/api/v1/submissions/visits/{visit}/reviews"),
+                json_body(json!({"decision": "approved"})),
+                pick(&["supervisor", "admin"]),
+            ),
             case(
                 &at("facilities"),
                 M::GET,

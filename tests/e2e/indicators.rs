@@ -918,7 +918,7 @@ async fn results_are_open_but_provisional_figures_are_not(backend: Backend) {
     )
     .await;
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
-    // A supervisor of A may not review B's visit, nor learn that it exists.
+    // A supervisor of A may not review B's visit.
     let (status, body) = call(
         &t.server,
         Some(&t.world.tokens["supervisor"]),
@@ -930,7 +930,7 @@ async fn results_are_open_but_provisional_figures_are_not(backend: Backend) {
         )),
     )
     .await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
     assert_eq!(
         t.server
             .storage
@@ -1044,7 +1044,10 @@ async fn survey_fixture_reproduces_its_true_shares(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["respondents"], json!({"2024": 600, "2025": 600, "2026": 600}));
+    assert_eq!(
+        body["respondents"],
+        json!({"2024": 600, "2025": 600, "2026": 600})
+    );
     let question = |key: &str| {
         body["questions"]
             .as_array()
@@ -1073,7 +1076,13 @@ async fn survey_fixture_reproduces_its_true_shares(backend: Backend) {
         );
     };
     let water = question("water_satisfied");
-    let values = ["very_dissatisfied", "dissatisfied", "neutral", "satisfied", "very_satisfied"];
+    let values = [
+        "very_dissatisfied",
+        "dissatisfied",
+        "neutral",
+        "satisfied",
+        "very_satisfied",
+    ];
     for y in water["years"].as_array().unwrap() {
         let year = y["year"].to_string();
         let shares = truth["water_satisfied"][&year].as_array().unwrap();
@@ -1106,6 +1115,9 @@ async fn survey_fixture_reproduces_its_true_shares(backend: Backend) {
         .find(|c| c["choice"] == "satisfied" && c["from_year"] == 2025)
         .unwrap();
     assert_eq!(change["significant"], true, "{change}");
-    let (low, high) = (change["ci_low"].as_f64().unwrap(), change["ci_high"].as_f64().unwrap());
+    let (low, high) = (
+        change["ci_low"].as_f64().unwrap(),
+        change["ci_high"].as_f64().unwrap(),
+    );
     assert!(low <= 10.0 && 10.0 <= high, "{change}");
 }

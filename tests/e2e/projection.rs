@@ -54,7 +54,12 @@ const PERIODS: [&str; 7] = [
     "2026", "2026-H1", "2026-Q1", "2026-Q2", "2026-01", "2026-02", "2025-Q4",
 ];
 
-async fn step(t: &mut Setup, rng: &mut Rng, visits: &mut Vec<RecordId>, surveys: &mut Vec<RecordId>) -> String {
+async fn step(
+    t: &mut Setup,
+    rng: &mut Rng,
+    visits: &mut Vec<RecordId>,
+    surveys: &mut Vec<RecordId>,
+) -> String {
     let roll = rng.below(100);
     match roll {
         0..25 => {
@@ -86,7 +91,8 @@ async fn step(t: &mut Setup, rng: &mut Rng, visits: &mut Vec<RecordId>, surveys:
             format!("delete {id} {deleted}")
         }
         52..75 if !visits.is_empty() || !surveys.is_empty() => {
-            let (collection, id) = if surveys.is_empty() || rng.below(4) != 0 && !visits.is_empty() {
+            let (collection, id) = if surveys.is_empty() || rng.below(4) != 0 && !visits.is_empty()
+            {
                 ("visits", *rng.pick(visits))
             } else {
                 ("survey_responses", *rng.pick(surveys))
@@ -129,7 +135,10 @@ async fn step(t: &mut Setup, rng: &mut Rng, visits: &mut Vec<RecordId>, surveys:
                 }
                 None => call(&t.server, token, Method::DELETE, &path, None).await,
             };
-            assert!(status == 204 || (value.is_none() && status == 404), "{status} {body}");
+            assert!(
+                status == 204 || (value.is_none() && status == 404),
+                "{status} {body}"
+            );
             format!("entry {period} {value:?}")
         }
         _ => {

@@ -37,15 +37,7 @@ pub async fn status(
         .await?
         .ok_or_else(missing)?;
     let m = municipality(&state.scope)?;
-    if !caller.0.may(Action::ReadSubmissions, Some(&m)) {
-        // Someone else's submission is answered as missing, not as forbidden: its existence is
-        // itself what another municipality should not learn.
-        return Err(if caller.0.is_public() {
-            AppError::Unauthorized
-        } else {
-            missing()
-        });
-    }
+    caller.require(Action::ReadSubmissions, Some(&m))?;
     Ok(Json(json!({
         "collection": collection,
         "id": id,
@@ -81,13 +73,7 @@ pub async fn decide(
         .await?
         .ok_or_else(missing)?;
     let m = municipality(&state.scope)?;
-    if !caller.0.may(Action::ReadSubmissions, Some(&m)) {
-        return Err(if caller.0.is_public() {
-            AppError::Unauthorized
-        } else {
-            missing()
-        });
-    }
+    caller.require(Action::ReadSubmissions, Some(&m))?;
     caller.require(Action::Review, Some(&m))?;
     let decision = Decision::parse(&body.decision).ok_or_else(|| AppError::BadRequest {
         code: "invalid_decision",
