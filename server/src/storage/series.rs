@@ -777,39 +777,27 @@ async fn refresh(
             sql::execute(tx, q).await?;
         }
         let mut new_facts = Vec::new();
+        let mut rows = Vec::new();
         for id in &ids {
             // A record pushed into another scope is that scope's to project.
             let Some(record) = records.get(id).filter(|r| r.scope == scope && !r.deleted) else {
                 continue;
             };
             let status = status[id];
-            let q = Sql::new(backend)
-                .push(
-                    "INSERT INTO submission_status (collection, record_id, scope, form, facility, \
-                     captured_at, status, version) VALUES (",
-                )
-                .bind(collection)
-                .push(", ")
-                .bind(id.as_str())
-                .push(", ")
-                .bind(scope)
-                .push(", ")
-                .bind(record.text("form").unwrap_or_default())
-                .push(", ")
-                .bind(record.text("facility").unwrap_or_default())
-                .push(", ")
-                .bind(
-                    record
-                        .text("captured_at")
-                        .and_then(facts::local_time)
-                        .unwrap_or_default(),
-                )
-                .push(", ")
-                .bind(status.as_str())
-                .push(", ")
-                .bind(record.version())
-                .push(")");
-            sql::execute(tx, q).await?;
+            rows.push([
+                sea_orm::Value::from(collection),
+                id.as_str().into(),
+                scope.into(),
+                record.text("form").unwrap_or_default().into(),
+                record.text("facility").unwrap_or_default().into(),
+                record
+                    .text("captured_at")
+                    .and_then(facts::local_time)
+                    .unwrap_or_default()
+                    .into(),
+                status.as_str().into(),
+                record.version().into(),
+            ]);
             new_facts.extend(facts::of_submission(
                 collection,
                 id,
@@ -818,6 +806,19 @@ async fn refresh(
                 status,
                 &aggregates,
             ));
+        }
+        for chunk in rows.chunks(100) {
+            let mut q = Sql::new(backend).push(
+                "INSERT INTO submission_status (collection, record_id, scope, form, facility, \
+                 captured_at, status, version) VALUES ",
+            );
+            for (i, row) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push_mut(", ");
+                }
+                q.bind_list(row.iter().cloned());
+            }
+            sql::execute(tx, q).await?;
         }
         for f in &new_facts {
             facts::groups(f, groups);
@@ -917,23 +918,31 @@ fn compute(func: Func, facts: &[&StoredFact]) -> Option<(f64, i64, Vec<String>)>
 
 type Basis = Option<(f64, i64, Vec<String>)>;
 
-async fn write_value(
+/// Writes recomputed values: upserts in multi-row statements, and deletes the ones with
+/// nothing left (a push moves hundreds of values; one statement each would dominate it).
+async fn write_values(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    key: &GroupKey,
-    official: &Basis,
-    provisional: &Basis,
+    values: &[(&GroupKey, Basis, Basis)],
 ) -> Result<(), StorageError> {
-    if official.is_none() && provisional.is_none() {
-        let q = Sql::new(backend)
-            .push("DELETE FROM indicator_values WHERE indicator_code = ")
-            .bind(key.indicator.as_str())
-            .push(" AND facility = ")
-            .bind(key.facility.as_str())
-            .push(" AND period = ")
-            .bind(key.period.to_string());
+    let (empty, full): (Vec<_>, Vec<_>) = values
+        .iter()
+        .partition(|(_, official, provisional)| official.is_none() && provisional.is_none());
+    for chunk in empty.chunks(200) {
+        let mut q = Sql::new(backend)
+            .push("DELETE FROM indicator_values WHERE (indicator_code, facility, period) IN (");
+        for (i, (key, _, _)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(key.indicator.as_str()),
+                key.facility.as_str().into(),
+                key.period.to_string().into(),
+            ]);
+        }
+        q.push_mut(")");
         sql::execute(tx, q).await?;
-        return Ok(());
     }
     let side = |b: &Basis| -> Result<(Option<f64>, i64, String), StorageError> {
         Ok(match b {
@@ -941,34 +950,41 @@ async fn write_value(
             None => (None, 0, "[]".to_owned()),
         })
     };
-    let (ov, on, oe) = side(official)?;
-    let (pv, pn, pe) = side(provisional)?;
-    let mut q = Sql::new(backend).push(
-        "INSERT INTO indicator_values (indicator_code, facility, period, municipality_code, \
-         period_kind, official_value, official_n, official_evidence, provisional_value, \
-         provisional_n, provisional_evidence) VALUES ",
-    );
-    q.bind_list([
-        sea_orm::Value::from(key.indicator.as_str()),
-        key.facility.as_str().into(),
-        key.period.to_string().into(),
-        key.municipality.as_str().into(),
-        key.period.kind.name().into(),
-        ov.into(),
-        on.into(),
-        oe.into(),
-        pv.into(),
-        pn.into(),
-        pe.into(),
-    ]);
-    q.push_mut(
-        " ON CONFLICT (indicator_code, facility, period) DO UPDATE SET \
-         official_value = excluded.official_value, official_n = excluded.official_n, \
-         official_evidence = excluded.official_evidence, \
-         provisional_value = excluded.provisional_value, provisional_n = excluded.provisional_n, \
-         provisional_evidence = excluded.provisional_evidence",
-    );
-    sql::execute(tx, q).await?;
+    for chunk in full.chunks(100) {
+        let mut q = Sql::new(backend).push(
+            "INSERT INTO indicator_values (indicator_code, facility, period, municipality_code, \
+             period_kind, official_value, official_n, official_evidence, provisional_value, \
+             provisional_n, provisional_evidence) VALUES ",
+        );
+        for (i, (key, official, provisional)) in chunk.iter().enumerate() {
+            let (ov, on, oe) = side(official)?;
+            let (pv, pn, pe) = side(provisional)?;
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(key.indicator.as_str()),
+                key.facility.as_str().into(),
+                key.period.to_string().into(),
+                key.municipality.as_str().into(),
+                key.period.kind.name().into(),
+                ov.into(),
+                on.into(),
+                oe.into(),
+                pv.into(),
+                pn.into(),
+                pe.into(),
+            ]);
+        }
+        q.push_mut(
+            " ON CONFLICT (indicator_code, facility, period) DO UPDATE SET \
+             official_value = excluded.official_value, official_n = excluded.official_n, \
+             official_evidence = excluded.official_evidence, \
+             provisional_value = excluded.provisional_value, provisional_n = excluded.provisional_n, \
+             provisional_evidence = excluded.provisional_evidence",
+        );
+        sql::execute(tx, q).await?;
+    }
     Ok(())
 }
 
@@ -988,6 +1004,7 @@ async fn recompute(
             .push(g);
     }
     let mut count = 0;
+    let mut pending: Vec<(&GroupKey, Basis, Basis)> = Vec::new();
     for ((indicator, municipality), keys) in by_indicator {
         let func = match rules.get(indicator) {
             Some(Rule::Aggregate { func, .. }) | Some(Rule::LsgEntry { func }) => *func,
@@ -1051,10 +1068,11 @@ async fn recompute(
             } else {
                 (None, None)
             };
-            write_value(tx, backend, key, &official, &provisional).await?;
+            pending.push((key, official, provisional));
             count += 1;
         }
     }
+    write_values(tx, backend, &pending).await?;
     count += recompute_ratios(tx, backend, rules, groups).await?;
     Ok(count)
 }
@@ -1103,7 +1121,9 @@ async fn recompute_ratios(
     let mut frontier: BTreeSet<GroupKey> = changed.clone();
     for _depth in 0..4 {
         let mut next = BTreeSet::new();
-        for key in &frontier {
+        // Ratios are of municipality-wide values: LSG entries, their usual numerators, have no
+        // facility.
+        for key in frontier.iter().filter(|k| k.facility.is_empty()) {
             for (code, num, den, _) in &ratios {
                 let operands = [
                     resolve(num, &key.municipality),
@@ -1146,7 +1166,7 @@ async fn recompute_ratios(
             };
             let official = side(|v| &v.official);
             let provisional = side(|v| &v.provisional);
-            write_value(tx, backend, key, &official, &provisional).await?;
+            write_values(tx, backend, &[(key, official, provisional)]).await?;
             count += 1;
         }
         frontier = next;
