@@ -750,10 +750,10 @@ pub async fn survey_response(t: &mut Setup, year: i32, i: usize, water: &str) ->
         A,
         json!({"form": "resident_survey", "form_version": year - 2023,
                "captured_at": format!("{year}-10-{:02}T10:00:00+06:00", 1 + i % 27),
-               "village": if i % 2 == 0 { format!("{A}-V1") } else { format!("{A}-V2") },
-               "sex": if i % 3 == 0 { "female" } else { "male" },
+               "village": if i.is_multiple_of(2) { format!("{A}-V1") } else { format!("{A}-V2") },
+               "sex": if i.is_multiple_of(3) { "female" } else { "male" },
                "age_band": "30-44",
-               "water_satisfied": water, "attended_meeting": i % 2 == 0,
+               "water_satisfied": water, "attended_meeting": i.is_multiple_of(2),
                "trust_lsg": "trust"}),
     );
     t.push(vec![op]).await;

@@ -90,11 +90,12 @@ pub struct SurveyResults {
     pub questions: Vec<QuestionResult>,
 }
 
+/// A categorical question: key, label, kind, and its options with their labels.
+type Categorical = (String, Labels, &'static str, Vec<(String, Option<Labels>)>);
+
 /// The categorical questions of the instruments, by key, labelled as in the latest year that
 /// asks them (keys are stable across years; wording may improve).
-fn questions(
-    forms: &[FormDef],
-) -> Vec<(String, Labels, &'static str, Vec<(String, Option<Labels>)>)> {
+fn questions(forms: &[FormDef]) -> Vec<Categorical> {
     let mut sorted: Vec<&FormDef> = forms.iter().collect();
     sorted.sort_by_key(|f| std::cmp::Reverse((f.year, f.version)));
     let mut seen = BTreeSet::new();
