@@ -105,6 +105,50 @@ async fn the_demo_loads_and_each_municipality_sees_its_own(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(plan.status, "approved");
+    // The demo's supervisors reviewed most submissions and the AO entered its values: every
+    // indicator of the plan has an official actual for 2025, and the survey has three years.
+    let m = "KG-N-AB-01".parse().unwrap();
+    let view = jmet::series::tables::View {
+        provisional: true,
+        delegated_only: false,
+    };
+    let year = "2025".parse().unwrap();
+    let table = jmet::series::tables::plan_vs_fact(
+        storage,
+        &m,
+        year,
+        jmet::series::plan::Basis::Official,
+        view,
+    )
+    .await
+    .unwrap();
+    assert_eq!(table.rows.len(), plan.indicators.len());
+    for row in &table.rows {
+        assert!(row.actual.is_some(), "{} has no 2025 value", row.indicator);
+        assert_ne!(
+            row.status,
+            jmet::series::plan::Status::NoData,
+            "{}",
+            row.indicator
+        );
+    }
+    let survey = jmet::series::tables::survey(
+        storage,
+        &m,
+        "resident_survey",
+        jmet::series::plan::Basis::Official,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(survey.results.respondents.len(), 3);
+    let statuses = storage.submission_statuses("KG-N-AB-01").await.unwrap();
+    for status in ["approved", "has_issues", "rejected", "received"] {
+        assert!(
+            statuses.iter().any(|(_, _, s)| s.as_str() == status),
+            "no demo submission is {status}"
+        );
+    }
     assert!(matches!(
         storage.verify_audit().await.unwrap(),
         jmet::storage::AuditReport::Intact { .. }
