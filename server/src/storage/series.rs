@@ -862,7 +862,7 @@ async fn insert_facts(
     backend: DbBackend,
     new_facts: &[Fact],
 ) -> Result<(), StorageError> {
-    for chunk in new_facts.chunks(100) {
+    for chunk in new_facts.chunks(500) {
         let mut q = Sql::new(backend).push(
             "INSERT INTO indicator_facts (indicator_code, source, municipality_code, facility, \
              captured_at, grain, value, official) VALUES ",
@@ -950,7 +950,7 @@ async fn write_values(
             None => (None, 0, "[]".to_owned()),
         })
     };
-    for chunk in full.chunks(100) {
+    for chunk in full.chunks(400) {
         let mut q = Sql::new(backend).push(
             "INSERT INTO indicator_values (indicator_code, facility, period, municipality_code, \
              period_kind, official_value, official_n, official_evidence, provisional_value, \
@@ -1077,25 +1077,6 @@ async fn recompute(
     Ok(count)
 }
 
-async fn read_value(
-    tx: &impl ConnectionTrait,
-    backend: DbBackend,
-    indicator: &str,
-    facility: &str,
-    period: &Period,
-) -> Result<Option<StoredValue>, StorageError> {
-    let q = Sql::new(backend)
-        .push(&format!(
-            "SELECT {VALUE_COLUMNS} FROM indicator_values WHERE indicator_code = "
-        ))
-        .bind(indicator)
-        .push(" AND facility = ")
-        .bind(facility)
-        .push(" AND period = ")
-        .bind(period.to_string());
-    Ok(read_values(tx, q).await?.into_iter().next())
-}
-
 /// Ratios whose numerator or denominator moved, and ratios of those, a few levels deep.
 async fn recompute_ratios(
     tx: &impl ConnectionTrait,
@@ -1140,6 +1121,9 @@ async fn recompute_ratios(
         if next.is_empty() {
             break;
         }
+        // The operands' values of every period at once: two reads per ratio, not per period.
+        let mut operands: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut planned = Vec::new();
         for key in &next {
             let Some((_, num, den, scale)) = ratios.iter().find(|r| *r.0 == key.indicator) else {
                 continue;
@@ -1150,11 +1134,37 @@ async fn recompute_ratios(
             ) else {
                 continue;
             };
-            let n = read_value(tx, backend, &num, &key.facility, &key.period).await?;
-            let d = read_value(tx, backend, &den, &key.facility, &key.period).await?;
+            for code in [&num, &den] {
+                operands
+                    .entry(code.clone())
+                    .or_default()
+                    .insert(key.period.to_string());
+            }
+            planned.push((key, num, den, *scale));
+        }
+        let mut known: HashMap<(String, String), StoredValue> = HashMap::new();
+        for (code, periods) in &operands {
+            let periods: Vec<&String> = periods.iter().collect();
+            for chunk in periods.chunks(CHUNK) {
+                let mut q = Sql::new(backend).push(&format!(
+                    "SELECT {VALUE_COLUMNS} FROM indicator_values WHERE indicator_code = "
+                ));
+                q.bind_mut(code.as_str());
+                q.push_mut(" AND facility = '' AND period IN ");
+                q.bind_list(chunk.iter().map(|p| p.as_str()));
+                for v in read_values(tx, q).await? {
+                    known.insert((v.indicator.clone(), v.period.clone()), v);
+                }
+            }
+        }
+        let mut writes = Vec::with_capacity(planned.len());
+        for (key, num, den, scale) in planned {
+            let period = key.period.to_string();
+            let n = known.get(&(num, period.clone()));
+            let d = known.get(&(den, period));
             let side = |pick: fn(&StoredValue) -> &Option<ValueBasis>| -> Basis {
-                let a = pick(n.as_ref()?).as_ref()?;
-                let b = pick(d.as_ref()?).as_ref()?;
+                let a = pick(n?).as_ref()?;
+                let b = pick(d?).as_ref()?;
                 if b.value == 0.0 {
                     return None;
                 }
@@ -1164,11 +1174,10 @@ async fn recompute_ratios(
                 evidence.dedup();
                 Some((a.value / b.value * scale, evidence.len() as i64, evidence))
             };
-            let official = side(|v| &v.official);
-            let provisional = side(|v| &v.provisional);
-            write_values(tx, backend, &[(key, official, provisional)]).await?;
-            count += 1;
+            writes.push((key, side(|v| &v.official), side(|v| &v.provisional)));
         }
+        write_values(tx, backend, &writes).await?;
+        count += writes.len();
         frontier = next;
     }
     Ok(count)
