@@ -1,6 +1,6 @@
 //! Indicator benchmark: `cargo bench -p jmet-server --bench indicators` (SQLite; add
 //! `-- postgres` for PostgreSQL, with `JMET_BENCH_DATABASE_URL` naming the server on which a
-//! scratch database is made and dropped).
+//! scratch database is made and dropped; `JMET_BENCH_INGEST_ONLY=1` stops after step 1).
 //!
 //! The demo's shape scaled up: 450 municipalities, each with 4 water points and 2 health posts
 //! visited every month for 10 years (2017-2026) and 60 survey respondents a year, 12 indicators
@@ -567,8 +567,14 @@ async fn run(postgres: bool) {
         on / off * 100.0
     );
 
-    // 2. Load the rest with the projection on.
     let server = keep.unwrap();
+    if std::env::var_os("JMET_BENCH_INGEST_ONLY").is_some() {
+        let name = server.pg_name.clone();
+        drop(server);
+        drop_pg(name).await;
+        return;
+    }
+    // 2. Load the rest with the projection on.
     let started = Instant::now();
     let (n, secs) = ingest(&server, AB_MUNICIPALITIES..MUNICIPALITIES, 1).await;
     println!(

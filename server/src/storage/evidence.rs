@@ -7,7 +7,6 @@ use serde_json::Value;
 use sync_protocol::Scope;
 
 use super::sql::{self, Sql};
-use super::sync::DELETED_FIELD;
 use super::{Storage, StorageError, audit};
 use crate::evidence::gps::{Flag, Thresholds};
 
@@ -219,30 +218,18 @@ impl Storage {
         collection: &str,
         ids: &[String],
     ) -> Result<HashMap<String, MergedRecord>, StorageError> {
-        let mut out: HashMap<String, MergedRecord> = HashMap::new();
-        for chunk in ids.chunks(500) {
-            let mut q = Sql::new(self.backend()).push(
-                "SELECT r.record_id, r.scope, f.field, f.value FROM records r \
-                 JOIN fields f ON f.rkey = r.rkey WHERE r.collection = ",
-            );
-            q.bind_mut(collection);
-            q.push_mut(" AND r.record_id IN ");
-            q.bind_list(chunk.iter().map(String::as_str));
-            for row in sql::query_all(&self.db, q).await? {
-                let id: String = row.try_get_by_index(0)?;
-                let record = out.entry(id).or_default();
-                record.scope = row.try_get_by_index(1)?;
-                let field: String = row.try_get_by_index(2)?;
-                let value: Value =
-                    serde_json::from_str(&row.try_get_by_index::<String>(3)?).map_err(corrupt)?;
-                if field == DELETED_FIELD {
-                    record.deleted = value == Value::Bool(true);
-                } else {
-                    record.fields.insert(field, value);
-                }
-            }
-        }
-        Ok(out)
+        let merged = super::series::merged(&self.db, self.backend(), collection, ids).await?;
+        Ok(merged
+            .into_iter()
+            .map(|(id, m)| {
+                let record = MergedRecord {
+                    scope: m.scope,
+                    fields: m.fields.into_iter().collect(),
+                    deleted: m.deleted,
+                };
+                (id, record)
+            })
+            .collect())
     }
 
     /// Notes when each submission first arrived (kept once), for the capture-time check.

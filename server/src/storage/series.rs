@@ -33,11 +33,11 @@ fn corrupt(e: impl std::fmt::Display) -> StorageError {
 
 /// A merged record with the HLC of each register (its version is made from them).
 #[derive(Debug, Default)]
-struct Merged {
-    scope: String,
-    fields: Map<String, Value>,
+pub(super) struct Merged {
+    pub scope: String,
+    pub fields: Map<String, Value>,
     hlcs: Vec<(String, Hlc)>,
-    deleted: bool,
+    pub deleted: bool,
 }
 
 impl Merged {
@@ -54,29 +54,43 @@ impl Merged {
     }
 }
 
-async fn merged(
+pub(super) async fn merged(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
     collection: &str,
     ids: &[String],
 ) -> Result<HashMap<String, Merged>, StorageError> {
     let mut out: HashMap<String, Merged> = HashMap::new();
+    // Two single-table lookups by key rather than a join: each has one sensible plan, where a
+    // join of two fast-growing tables invited a hash join over all of `fields`.
     for chunk in ids.chunks(CHUNK) {
-        let mut q = Sql::new(backend).push(
-            "SELECT r.record_id, r.scope, f.field, f.value, f.hlc FROM records r \
-             JOIN fields f ON f.rkey = r.rkey WHERE r.collection = ",
-        );
+        let mut q = Sql::new(backend)
+            .push("SELECT rkey, record_id, scope FROM records WHERE collection = ");
         q.bind_mut(collection);
-        q.push_mut(" AND r.record_id IN ");
+        q.push_mut(" AND record_id IN ");
         q.bind_list(chunk.iter().map(String::as_str));
+        let mut by_key: HashMap<i64, String> = HashMap::new();
         for row in sql::query_all(tx, q).await? {
-            let record = out.entry(row.try_get_by_index(0)?).or_default();
-            record.scope = row.try_get_by_index(1)?;
-            let field: String = row.try_get_by_index(2)?;
+            let id: String = row.try_get_by_index(1)?;
+            by_key.insert(row.try_get_by_index(0)?, id.clone());
+            out.entry(id).or_default().scope = row.try_get_by_index(2)?;
+        }
+        if by_key.is_empty() {
+            continue;
+        }
+        let mut q =
+            Sql::new(backend).push("SELECT rkey, field, value, hlc FROM fields WHERE rkey IN ");
+        q.bind_list(by_key.keys().copied());
+        for row in sql::query_all(tx, q).await? {
+            let rkey: i64 = row.try_get_by_index(0)?;
+            let Some(record) = by_key.get(&rkey).and_then(|id| out.get_mut(id)) else {
+                continue;
+            };
+            let field: String = row.try_get_by_index(1)?;
             let value: Value =
-                serde_json::from_str(&row.try_get_by_index::<String>(3)?).map_err(corrupt)?;
+                serde_json::from_str(&row.try_get_by_index::<String>(2)?).map_err(corrupt)?;
             let hlc: Hlc = row
-                .try_get_by_index::<String>(4)?
+                .try_get_by_index::<String>(3)?
                 .parse()
                 .map_err(corrupt)?;
             if field == DELETED_FIELD {
