@@ -199,19 +199,27 @@ impl Storage {
             .push(" AND scope = ")
             .bind(scope);
         let checkpoint = sql::query_scalar_i64(tx, q).await?.unwrap_or(0);
+        // By key, one table at a time (see `merged`).
         let q = Sql::new(backend)
-            .push(
-                "SELECT r.collection, r.record_id, f.seq FROM fields f \
-                 JOIN records r ON r.rkey = f.rkey WHERE f.scope = ",
-            )
+            .push("SELECT rkey, seq FROM fields WHERE scope = ")
             .bind(scope)
-            .push(" AND f.seq > ")
+            .push(" AND seq > ")
             .bind(checkpoint);
         let mut last = checkpoint;
-        let mut changed: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut rkeys: BTreeSet<i64> = BTreeSet::new();
         for row in sql::query_all(tx, q).await? {
-            last = last.max(row.try_get_by_index(2)?);
-            changed.insert((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+            last = last.max(row.try_get_by_index(1)?);
+            rkeys.insert(row.try_get_by_index(0)?);
+        }
+        let mut changed: BTreeSet<(String, String)> = BTreeSet::new();
+        let rkeys: Vec<i64> = rkeys.into_iter().collect();
+        for chunk in rkeys.chunks(CHUNK) {
+            let mut q =
+                Sql::new(backend).push("SELECT collection, record_id FROM records WHERE rkey IN ");
+            q.bind_list(chunk.iter().copied());
+            for row in sql::query_all(tx, q).await? {
+                changed.insert((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+            }
         }
         if changed.is_empty() {
             return Ok(ProjectionRun::default());
