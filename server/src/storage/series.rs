@@ -385,7 +385,28 @@ impl Storage {
         lock_scope(tx, backend, &municipality).await?;
         let source = format!("lsg/{period}");
         let mut groups = BTreeSet::new();
-        groups_of_sources(tx, backend, std::slice::from_ref(&source), &mut groups).await?;
+        // Entry sources name a period, shared by every indicator: look at this one's only.
+        let q = Sql::new(backend)
+            .push(
+                "SELECT indicator_code, municipality_code, facility, captured_at, grain \
+                 FROM indicator_facts WHERE indicator_code = ",
+            )
+            .bind(indicator)
+            .push(" AND source = ")
+            .bind(source.as_str());
+        for row in sql::query_all(tx, q).await? {
+            let fact = Fact {
+                indicator: row.try_get_by_index(0)?,
+                source: String::new(),
+                municipality: row.try_get_by_index(1)?,
+                facility: row.try_get_by_index(2)?,
+                at: row.try_get_by_index(3)?,
+                grain: row.try_get_by_index(4)?,
+                value: 0.0,
+                official: false,
+            };
+            facts::groups(&fact, &mut groups);
+        }
         let q = Sql::new(backend)
             .push("DELETE FROM indicator_facts WHERE indicator_code = ")
             .bind(indicator)
