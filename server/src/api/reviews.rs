@@ -12,7 +12,8 @@ use super::body::JsonBody;
 use super::municipality::municipality;
 use crate::access::Action;
 use crate::error::AppError;
-use crate::storage::NewReview;
+use crate::storage::{NewReview, SubmissionState};
+use sync_protocol::Scope;
 
 const SUBMISSIONS: [&str; 2] = ["visits", "survey_responses"];
 
@@ -23,21 +24,31 @@ fn collection(name: &str) -> Result<&'static str, AppError> {
         .ok_or_else(|| AppError::NotFound(format!("{name:?} is not visits or survey_responses")))
 }
 
+/// The submission, if it exists and the caller may read it.
+async fn readable(
+    app: &AppState,
+    caller: &Caller,
+    name: &str,
+    id: &str,
+) -> Result<(&'static str, SubmissionState, Scope), AppError> {
+    let collection = collection(name)?;
+    let state = app
+        .storage
+        .submission_state(collection, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no submission {name}/{id}")))?;
+    let m = municipality(&state.scope)?;
+    caller.require(Action::ReadSubmissions, Some(&m))?;
+    Ok((collection, state, m))
+}
+
 /// `GET /api/v1/submissions/{collection}/{id}/status`
 pub async fn status(
     State(app): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    let collection = collection(&name)?;
-    let missing = || AppError::NotFound(format!("no submission {name}/{id}"));
-    let state = app
-        .storage
-        .submission_state(collection, &id)
-        .await?
-        .ok_or_else(missing)?;
-    let m = municipality(&state.scope)?;
-    caller.require(Action::ReadSubmissions, Some(&m))?;
+    let (collection, state, _) = readable(&app, &caller, &name, &id).await?;
     Ok(Json(json!({
         "collection": collection,
         "id": id,
@@ -65,15 +76,7 @@ pub async fn decide(
     Path((name, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<ReviewBody>,
 ) -> Result<Json<Value>, AppError> {
-    let collection = collection(&name)?;
-    let missing = || AppError::NotFound(format!("no submission {name}/{id}"));
-    let state = app
-        .storage
-        .submission_state(collection, &id)
-        .await?
-        .ok_or_else(missing)?;
-    let m = municipality(&state.scope)?;
-    caller.require(Action::ReadSubmissions, Some(&m))?;
+    let (collection, state, m) = readable(&app, &caller, &name, &id).await?;
     caller.require(Action::Review, Some(&m))?;
     let decision = Decision::parse(&body.decision).ok_or_else(|| AppError::BadRequest {
         code: "invalid_decision",
@@ -113,11 +116,7 @@ pub async fn decide(
         )
         .await?;
     crate::series::project::catch_up(&app.storage, &[m.to_string()]).await?;
-    let now = app
-        .storage
-        .submission_state(collection, &id)
-        .await?
-        .ok_or_else(missing)?;
+    let (_, now, _) = readable(&app, &caller, &name, &id).await?;
     Ok(Json(json!({
         "review": review_id.to_string(),
         "status": now.status,

@@ -128,6 +128,21 @@ pub async fn plan_vs_fact(
     basis: Basis,
     view: View,
 ) -> Result<PlanAnswer, StorageError> {
+    let values = storage
+        .municipality_values(municipality.as_str(), period.kind)
+        .await?;
+    plan_table(storage, municipality, period, basis, view, &values).await
+}
+
+/// Plan versus fact from the municipality's values of the period's kind, read by the caller.
+async fn plan_table(
+    storage: &Storage,
+    municipality: &Scope,
+    period: Period,
+    basis: Basis,
+    view: View,
+    values: &[StoredValue],
+) -> Result<PlanAnswer, StorageError> {
     let plan = storage.plan(municipality).await?;
     let all = indicators(storage, municipality, view).await?;
     let in_plan: Vec<&IndicatorView> = all.iter().filter(|i| i.in_me_plan).collect();
@@ -136,11 +151,8 @@ pub async fn plan_vs_fact(
         .await?
         .map(|s| i32::from(s.to_year));
     let deadline = plan::deadline(sedp_last, period.kind, &in_plan);
-    let values = storage
-        .municipality_values(municipality.as_str(), period.kind)
-        .await?;
     let mut by_indicator: BTreeMap<&str, Vec<&StoredValue>> = BTreeMap::new();
-    for v in &values {
+    for v in values {
         by_indicator
             .entry(v.indicator.as_str())
             .or_default()
@@ -259,7 +271,18 @@ pub async fn scorecard(
 ) -> Result<Scorecard, StorageError> {
     let period = Period::new(year, PeriodKind::Year, 1)
         .ok_or_else(|| StorageError::Invalid(format!("{year} is not a year")))?;
-    let table = plan_vs_fact(storage, municipality, period, Basis::Official, view).await?;
+    let yearly = storage
+        .municipality_values(municipality.as_str(), PeriodKind::Year)
+        .await?;
+    let table = plan_table(
+        storage,
+        municipality,
+        period,
+        Basis::Official,
+        view,
+        &yearly,
+    )
+    .await?;
     let survey_forms: Vec<String> = storage
         .forms()
         .await?
@@ -268,9 +291,6 @@ pub async fn scorecard(
         .map(|f| f.id.to_string())
         .collect();
     let all = indicators(storage, municipality, view).await?;
-    let yearly = storage
-        .municipality_values(municipality.as_str(), PeriodKind::Year)
-        .await?;
     let mut opinion = Vec::new();
     for i in &all {
         let Ok(Rule::Aggregate { form, .. }) = Rule::parse(&i.rule) else {

@@ -377,7 +377,10 @@ impl Storage {
             .ok_or_else(|| StorageError::NotFound(format!("indicator {indicator}")))?;
         let municipality: String = row.try_get_by_index(0)?;
         let rule_text: String = row.try_get_by_index(1)?;
-        if !rule_text.contains("\"lsg_entry\"") {
+        let rule = serde_json::from_str(&rule_text)
+            .map_err(|e| e.to_string())
+            .and_then(|v| Rule::parse(&v));
+        if !matches!(rule, Ok(Rule::LsgEntry { .. })) {
             return Err(StorageError::Invalid(format!(
                 "{indicator} is not entered by the LSG: its values are derived by its rule"
             )));
@@ -387,26 +390,13 @@ impl Storage {
         let mut groups = BTreeSet::new();
         // Entry sources name a period, shared by every indicator: look at this one's only.
         let q = Sql::new(backend)
-            .push(
-                "SELECT indicator_code, municipality_code, facility, captured_at, grain \
-                 FROM indicator_facts WHERE indicator_code = ",
-            )
+            .push(&format!(
+                "SELECT {PLACE_COLUMNS} FROM indicator_facts WHERE indicator_code = "
+            ))
             .bind(indicator)
             .push(" AND source = ")
             .bind(source.as_str());
-        for row in sql::query_all(tx, q).await? {
-            let fact = Fact {
-                indicator: row.try_get_by_index(0)?,
-                source: String::new(),
-                municipality: row.try_get_by_index(1)?,
-                facility: row.try_get_by_index(2)?,
-                at: row.try_get_by_index(3)?,
-                grain: row.try_get_by_index(4)?,
-                value: 0.0,
-                official: false,
-            };
-            facts::groups(&fact, &mut groups);
-        }
+        groups_of_query(tx, q, &mut groups).await?;
         let q = Sql::new(backend)
             .push("DELETE FROM indicator_facts WHERE indicator_code = ")
             .bind(indicator)
@@ -883,24 +873,36 @@ async fn groups_of_sources(
     groups: &mut BTreeSet<GroupKey>,
 ) -> Result<(), StorageError> {
     for chunk in sources.chunks(CHUNK) {
-        let mut q = Sql::new(backend).push(
-            "SELECT indicator_code, municipality_code, facility, captured_at, grain \
-             FROM indicator_facts WHERE source IN ",
-        );
+        let mut q = Sql::new(backend).push(&format!(
+            "SELECT {PLACE_COLUMNS} FROM indicator_facts WHERE source IN "
+        ));
         q.bind_list(chunk.iter().map(String::as_str));
-        for row in sql::query_all(tx, q).await? {
-            let fact = Fact {
-                indicator: row.try_get_by_index(0)?,
-                source: String::new(),
-                municipality: row.try_get_by_index(1)?,
-                facility: row.try_get_by_index(2)?,
-                at: row.try_get_by_index(3)?,
-                grain: row.try_get_by_index(4)?,
-                value: 0.0,
-                official: false,
-            };
-            facts::groups(&fact, groups);
-        }
+        groups_of_query(tx, q, groups).await?;
+    }
+    Ok(())
+}
+
+/// The columns of a stored fact that say which values it takes part in.
+const PLACE_COLUMNS: &str = "indicator_code, municipality_code, facility, captured_at, grain";
+
+/// Adds the values the facts a query answers (in `PLACE_COLUMNS`) take part in.
+async fn groups_of_query(
+    tx: &impl ConnectionTrait,
+    q: Sql,
+    groups: &mut BTreeSet<GroupKey>,
+) -> Result<(), StorageError> {
+    for row in sql::query_all(tx, q).await? {
+        let fact = Fact {
+            indicator: row.try_get_by_index(0)?,
+            source: String::new(),
+            municipality: row.try_get_by_index(1)?,
+            facility: row.try_get_by_index(2)?,
+            at: row.try_get_by_index(3)?,
+            grain: row.try_get_by_index(4)?,
+            value: 0.0,
+            official: false,
+        };
+        facts::groups(&fact, groups);
     }
     Ok(())
 }
