@@ -96,7 +96,7 @@ impl AppError {
         Self::Internal(detail.into())
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
             Self::BadEncoding(_) => (StatusCode::BAD_REQUEST, "bad_encoding"),

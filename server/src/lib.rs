@@ -13,12 +13,14 @@ pub mod facility;
 pub mod ids;
 pub mod indicator;
 pub mod media;
+pub mod review;
 pub mod sedp;
 pub mod series;
 pub mod serve;
 pub mod storage;
 pub mod sync;
 pub mod territory;
+pub mod web;
 
 pub use api::{Settings, build_app};
 pub use storage::{Location, Storage};

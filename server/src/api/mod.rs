@@ -1,6 +1,6 @@
 //! The HTTP API: thin handlers that extract, authorise, call a use case and shape the answer.
 
-mod auth;
+pub(crate) mod auth;
 mod body;
 mod enroll;
 mod errors_as_json;
@@ -9,12 +9,12 @@ mod forms;
 mod health;
 mod municipality;
 mod results;
-mod reviews;
-mod session;
+pub(crate) mod reviews;
+pub(crate) mod session;
 mod sync;
 mod teams;
 mod territories;
-mod throttle;
+pub(crate) mod throttle;
 mod users;
 
 use std::sync::Arc;
@@ -151,6 +151,16 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
             "/api/v1/submissions/{collection}/{id}/reviews",
             post(reviews::decide),
         )
+        .route(
+            "/api/v1/submissions/{collection}/{id}/comments",
+            post(reviews::comment),
+        )
+        .route(
+            "/api/v1/submissions/{collection}/{id}",
+            get(reviews::detail),
+        )
+        .route("/api/v1/review-queue", get(reviews::queue))
+        .route("/api/v1/review-queue/approve", post(reviews::bulk_approve))
         .route("/api/v1/indicators", post(municipality::import_indicators))
         .route(
             "/api/v1/municipalities/{code}/facilities",
@@ -208,6 +218,7 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
             "/api/v1/devices/{device_id}/revoke",
             post(teams::revoke_device),
         )
+        .merge(crate::web::routes())
         .fallback(errors_as_json::not_found)
         .with_state(state)
         .layer(

@@ -1,26 +1,40 @@
-//! Review decisions on submissions and their derived status.
+//! Review over the API: the queue, one submission's detail, decisions (one or in bulk), comments.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sync_protocol::Scope;
 use sync_protocol::review::Decision;
 
 use super::AppState;
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::municipality::municipality;
-use crate::access::Action;
+use crate::access::{Action, Principal};
 use crate::error::AppError;
-use crate::storage::{NewReview, SubmissionState};
-use sync_protocol::Scope;
+use crate::review::queue::{QueuePage, QueueQuery};
+use crate::review::{self, BulkItem, ReviewError};
+use crate::storage::SubmissionState;
 
-const SUBMISSIONS: [&str; 2] = ["visits", "survey_responses"];
+impl From<ReviewError> for AppError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::NotFound(_) => AppError::NotFound(e.to_string()),
+            ReviewError::Deleted(_) | ReviewError::Stale { .. } => {
+                AppError::Conflict(e.to_string())
+            }
+            ReviewError::CommentNeeded | ReviewError::BadComment => {
+                AppError::Invalid(e.to_string())
+            }
+            ReviewError::Storage(s) => s.into(),
+        }
+    }
+}
 
 fn collection(name: &str) -> Result<&'static str, AppError> {
-    SUBMISSIONS
-        .into_iter()
-        .find(|c| *c == name)
+    review::collection(name)
         .ok_or_else(|| AppError::NotFound(format!("{name:?} is not visits or survey_responses")))
 }
 
@@ -59,6 +73,25 @@ pub async fn status(
     })))
 }
 
+/// `GET /api/v1/submissions/{collection}/{id}`: answers, photos, flags, history, decisions and
+/// comments. Names people, so not for state bodies.
+pub async fn detail(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let (collection, _, _) = readable(&app, &caller, &name, &id).await?;
+    if caller.0.delegated_only() {
+        return Err(AppError::Forbidden(
+            "a state body reads submissions through their evidence, not their history".into(),
+        ));
+    }
+    let detail = review::detail::load(&app.storage, collection, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no submission {name}/{id}")))?;
+    Ok(Json(json!(detail)))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewBody {
@@ -76,7 +109,7 @@ pub async fn decide(
     Path((name, id)): Path<(String, String)>,
     JsonBody(body): JsonBody<ReviewBody>,
 ) -> Result<Json<Value>, AppError> {
-    let (collection, state, m) = readable(&app, &caller, &name, &id).await?;
+    let (collection, _, m) = readable(&app, &caller, &name, &id).await?;
     caller.require(Action::Review, Some(&m))?;
     let decision = Decision::parse(&body.decision).ok_or_else(|| AppError::BadRequest {
         code: "invalid_decision",
@@ -85,41 +118,181 @@ pub async fn decide(
             body.decision
         ),
     })?;
-    if decision == Decision::HasIssues && body.comment.trim().is_empty() {
+    let decided = review::decide(
+        &app.storage,
+        review::Judgement {
+            collection,
+            id: &id,
+            decision,
+            version: body.version,
+            comment: &body.comment,
+        },
+        &caller.audit_name(),
+        crate::sync::now_ms() as i64,
+    )
+    .await?;
+    Ok(Json(json!(decided)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    text: String,
+}
+
+/// `POST /api/v1/submissions/{collection}/{id}/comments`: a reviewer's comment to the team.
+pub async fn comment(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<CommentBody>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let (collection, _, m) = readable(&app, &caller, &name, &id).await?;
+    caller.require(Action::Review, Some(&m))?;
+    let comment = review::comment(
+        &app.storage,
+        &m,
+        collection,
+        &id,
+        &body.text,
+        &caller.audit_name(),
+        crate::sync::now_ms() as i64,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "comment": comment }))))
+}
+
+/// The municipalities a reviewer's queue covers: `None` for everywhere.
+pub fn reviewable(caller: &Principal) -> Result<Option<Vec<String>>, AppError> {
+    match caller {
+        Principal::User(u) if caller.may(Action::Review, None) => Ok(if u.everywhere {
+            None
+        } else {
+            Some(u.municipalities.iter().map(|m| m.to_string()).collect())
+        }),
+        Principal::Public => Err(AppError::Unauthorized),
+        _ => Err(AppError::Forbidden(
+            "the review queue is for supervisors and admins".into(),
+        )),
+    }
+}
+
+/// Query parameters of the queue, shared by the API and the console.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueParams {
+    #[serde(default)]
+    pub municipality: String,
+    #[serde(default)]
+    pub form: String,
+    #[serde(default)]
+    pub facility: String,
+    #[serde(default)]
+    pub member: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub flag: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub page: Option<u64>,
+}
+
+impl QueueParams {
+    /// Checks every parameter; `visible` is what the reviewer may see.
+    pub fn query(&self, visible: Option<Vec<String>>) -> Result<QueueQuery, AppError> {
+        use crate::review::queue::{FlagFilter, Sort, StatusFilter};
+        let bad = |name: &str, value: &str, allowed: &str| AppError::BadRequest {
+            code: "invalid_filter",
+            message: format!("{name} {value:?} is not valid: {allowed}"),
+        };
+        let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let day = |name: &str, s: &str| -> Result<Option<String>, AppError> {
+            match opt(s) {
+                None => Ok(None),
+                Some(d) => crate::series::period::parse_date_prefix(&d)
+                    .filter(|_| d.len() == 10)
+                    .map(|_| Some(d.clone()))
+                    .ok_or_else(|| bad(name, &d, "a day YYYY-MM-DD")),
+            }
+        };
+        let municipality = opt(&self.municipality);
+        if let (Some(m), Some(v)) = (&municipality, &visible)
+            && !v.contains(m)
+        {
+            return Err(AppError::Forbidden(format!(
+                "you may not review submissions for {m}"
+            )));
+        }
+        Ok(QueueQuery {
+            visible,
+            municipality,
+            form: opt(&self.form),
+            facility: opt(&self.facility),
+            member: opt(&self.member),
+            status: StatusFilter::parse(self.status.trim()).ok_or_else(|| {
+                bad(
+                    "status",
+                    &self.status,
+                    "to_review, all, received, has_issues, approved, rejected or edited_after_review",
+                )
+            })?,
+            flag: FlagFilter::parse(self.flag.trim()).ok_or_else(|| {
+                bad("flag", &self.flag, "none, any, or a flag kind such as far_from_facility")
+            })?,
+            from: day("from", &self.from)?,
+            to: day("to", &self.to)?,
+            sort: Sort::parse(self.sort.trim())
+                .ok_or_else(|| bad("sort", &self.sort, "oldest, newest or flags"))?,
+            page: self.page.unwrap_or(1).max(1),
+        })
+    }
+}
+
+/// `GET /api/v1/review-queue`: submissions to review, filtered and sorted, with counts per status.
+pub async fn queue(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(params): Query<QueueParams>,
+) -> Result<Json<QueuePage>, AppError> {
+    let visible = reviewable(&caller.0)?;
+    let query = params.query(visible)?;
+    Ok(Json(app.storage.review_queue(&query).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    submissions: Vec<BulkItem>,
+}
+
+/// `POST /api/v1/review-queue/approve`: approves those listed that wait for review without flags.
+pub async fn bulk_approve(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<BulkBody>,
+) -> Result<Json<Value>, AppError> {
+    reviewable(&caller.0)?;
+    if body.submissions.len() > 500 {
         return Err(AppError::Invalid(
-            "sending a submission back needs a comment saying what to fix".into(),
+            "approve at most 500 submissions at once".into(),
         ));
     }
-    if state.deleted {
-        return Err(AppError::Conflict(format!("{name}/{id} was deleted")));
-    }
-    let version = body.version.unwrap_or_else(|| state.version.clone());
-    if version != state.version {
-        return Err(AppError::Conflict(format!(
-            "{name}/{id} changed since version {version}; it is now {}: look again",
-            state.version
-        )));
-    }
-    let review_id = app
-        .storage
-        .record_review(
-            &NewReview {
-                collection: collection.to_owned(),
-                submission: id.clone(),
-                scope: m.clone(),
-                decision,
-                judged_version: version,
-                comment: body.comment,
-            },
-            &caller.audit_name(),
-            crate::sync::now_ms() as i64,
-        )
-        .await?;
-    crate::series::project::catch_up(&app.storage, &[m.to_string()]).await?;
-    let (_, now, _) = readable(&app, &caller, &name, &id).await?;
+    let outcome = review::bulk_approve(
+        &app.storage,
+        &body.submissions,
+        |m| caller.0.may(Action::Review, Some(m)),
+        &caller.audit_name(),
+        crate::sync::now_ms() as i64,
+    )
+    .await?;
     Ok(Json(json!({
-        "review": review_id.to_string(),
-        "status": now.status,
-        "version": now.version,
+        "approved": outcome.approved,
+        "skipped": outcome.skipped.iter().map(|(s, why)| json!({"submission": s, "reason": why})).collect::<Vec<_>>(),
     })))
 }

@@ -46,13 +46,7 @@ pub async fn login(
         }
         Err(e) => return Err(e.into()),
     };
-    let cookie = Cookie::build((SESSION_COOKIE, session.token))
-        .path("/")
-        .http_only(true)
-        .secure(app.settings.secure_cookies)
-        .same_site(SameSite::Strict)
-        .max_age(time::Duration::milliseconds(accounts::SESSION_TTL_MS))
-        .build();
+    let cookie = session_cookie(session.token, app.settings.secure_cookies);
     let user = app
         .storage
         .session_user(cookie.value(), now)
@@ -67,6 +61,18 @@ pub async fn login(
             "expires_at_ms": session.expires_at_ms,
         })),
     ))
+}
+
+/// The session cookie: never readable by scripts, never sent from another site, HTTPS only
+/// unless the operator turned that off for a closed plain-HTTP network.
+pub(crate) fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .max_age(time::Duration::milliseconds(accounts::SESSION_TTL_MS))
+        .build()
 }
 
 /// `POST /api/v1/logout`: ends the session (idempotent).

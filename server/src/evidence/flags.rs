@@ -13,7 +13,7 @@ use crate::storage::{Storage, StorageError};
 /// A record a push changed: collection, record id, scope.
 pub type Touched = (String, String, String);
 
-fn boundary(geojson_text: &str) -> Option<MultiPolygon<f64>> {
+pub fn boundary(geojson_text: &str) -> Option<MultiPolygon<f64>> {
     let geometry: geojson::Geometry = geojson_text.parse().ok()?;
     match geo::Geometry::<f64>::try_from(geometry).ok()? {
         geo::Geometry::Polygon(p) => Some(MultiPolygon(vec![p])),
@@ -26,6 +26,7 @@ fn boundary(geojson_text: &str) -> Option<MultiPolygon<f64>> {
 pub async fn after_push(
     storage: &Storage,
     touched: &[Touched],
+    device: sync_protocol::DeviceId,
     now_ms: i64,
 ) -> Result<(), StorageError> {
     let submissions: Vec<Touched> = touched
@@ -33,7 +34,9 @@ pub async fn after_push(
         .filter(|(c, _, _)| matches!(c.as_str(), "visits" | "survey_responses" | "photos"))
         .cloned()
         .collect();
-    storage.note_submissions(&submissions, now_ms).await?;
+    storage
+        .note_submissions(&submissions, device, now_ms)
+        .await?;
     let photos: Vec<String> = touched
         .iter()
         .filter(|(c, _, _)| c == "photos")

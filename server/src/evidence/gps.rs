@@ -84,6 +84,20 @@ pub enum FlagKind {
 }
 
 impl FlagKind {
+    pub const ALL: [FlagKind; 7] = [
+        FlagKind::NoPosition,
+        FlagKind::LowAccuracy,
+        FlagKind::OutsideBoundary,
+        FlagKind::FarFromFacility,
+        FlagKind::PhotoPositionMismatch,
+        FlagKind::PhotoTimeMismatch,
+        FlagKind::ImplausibleCaptureTime,
+    ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FlagKind::NoPosition => "no_position",

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
-use sync_protocol::Scope;
+use sync_protocol::{DeviceId, Scope};
 
 use super::sql::{self, Sql};
 use super::{Storage, StorageError, audit};
@@ -232,10 +232,12 @@ impl Storage {
             .collect())
     }
 
-    /// Notes when each submission first arrived (kept once), for the capture-time check.
+    /// Notes when each submission first arrived and from which phone (kept once), for the
+    /// capture-time check and the review queue.
     pub async fn note_submissions(
         &self,
         records: &[(String, String, String)],
+        device: DeviceId,
         now_ms: i64,
     ) -> Result<(), StorageError> {
         if records.is_empty() {
@@ -244,7 +246,7 @@ impl Storage {
         let write = self.write().await?;
         for (collection, record_id, scope) in records {
             let q = Sql::new(self.backend())
-                .push("INSERT INTO submissions (record_id, collection, scope, first_received_ms) VALUES (")
+                .push("INSERT INTO submissions (record_id, collection, scope, first_received_ms, device_id) VALUES (")
                 .bind(record_id.as_str())
                 .push(", ")
                 .bind(collection.as_str())
@@ -252,6 +254,8 @@ impl Storage {
                 .bind(scope.as_str())
                 .push(", ")
                 .bind(now_ms)
+                .push(", ")
+                .bind(device.to_string())
                 .push(") ON CONFLICT (record_id, collection) DO NOTHING");
             sql::execute(&write.tx, q).await?;
         }
@@ -500,6 +504,14 @@ impl Storage {
         }
         let backend = self.backend();
         let write = self.write().await?;
+        // The queue's flag count on the status row is the projector's too: take the scope's
+        // turn so neither overwrites the other's newer count.
+        let mut scopes: Vec<&str> = records.iter().map(|(_, s, _)| s.as_str()).collect();
+        scopes.sort();
+        scopes.dedup();
+        for scope in scopes {
+            super::series::lock_scope(&write.tx, backend, scope).await?;
+        }
         for (record_id, scope, flags) in records {
             let record_id = record_id.as_str();
             let q = Sql::new(backend)
@@ -507,6 +519,12 @@ impl Storage {
                 .bind(record_id);
             sql::execute(&write.tx, q).await?;
             insert_flags(&write.tx, backend, record_id, scope, flags, now_ms).await?;
+            let q = Sql::new(backend)
+                .push("UPDATE submission_status SET flags = ")
+                .bind(flags.len() as i64)
+                .push(" WHERE collection = 'visits' AND record_id = ")
+                .bind(record_id);
+            sql::execute(&write.tx, q).await?;
         }
         write.tx.commit().await?;
         Ok(())

@@ -127,10 +127,30 @@ impl Storage {
 
     /// Every stored facility, by code.
     pub async fn facilities(&self) -> Result<Vec<StoredFacility>, StorageError> {
-        let q = Sql::new(self.backend()).push(
+        self.facilities_where(None).await
+    }
+
+    /// The facilities of one municipality, by code.
+    pub async fn facilities_of(
+        &self,
+        municipality: &str,
+    ) -> Result<Vec<StoredFacility>, StorageError> {
+        self.facilities_where(Some(municipality)).await
+    }
+
+    async fn facilities_where(
+        &self,
+        municipality: Option<&str>,
+    ) -> Result<Vec<StoredFacility>, StorageError> {
+        let mut q = Sql::new(self.backend()).push(
             "SELECT code, municipality_code, kind, name_ky, name_ru, name_en, lat, lon, delegated \
-             FROM facilities ORDER BY code",
+             FROM facilities",
         );
+        if let Some(m) = municipality {
+            q.push_mut(" WHERE municipality_code = ");
+            q.bind_mut(m);
+        }
+        q.push_mut(" ORDER BY code");
         let mut out = Vec::new();
         for row in sql::query_all(&self.db, q).await? {
             out.push(StoredFacility {

@@ -7,8 +7,10 @@ mod enrollment;
 mod evidence;
 mod facilities;
 mod forms;
+mod history;
 mod indicators;
 mod migration;
+mod queue;
 mod reference;
 mod reviews;
 mod sedp;
@@ -35,6 +37,7 @@ pub use enrollment::{EnrollError, EnrollmentCode};
 pub use evidence::{MergedRecord, PhotoBlob, StoredFlag, UploadState, VisitPlace};
 pub use facilities::StoredFacility;
 pub use forms::{FormSummary, SubmissionContext};
+pub use history::{CommentEntry, HistoryEntry, ReviewEntry};
 pub use indicators::{IndicatorView, MePlan};
 pub use reviews::NewReview;
 pub use series::{

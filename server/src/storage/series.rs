@@ -41,7 +41,7 @@ pub(super) struct Merged {
 }
 
 impl Merged {
-    fn text(&self, field: &str) -> Option<&str> {
+    pub(super) fn text(&self, field: &str) -> Option<&str> {
         self.fields.get(field).and_then(Value::as_str)
     }
 
@@ -49,7 +49,7 @@ impl Merged {
         review::version(self.hlcs.iter().map(|(f, h)| (f.as_str(), h)))
     }
 
-    fn register(&self, field: &str) -> Option<Hlc> {
+    pub(super) fn register(&self, field: &str) -> Option<Hlc> {
         self.hlcs.iter().find(|(f, _)| f == field).map(|(_, h)| *h)
     }
 }
@@ -144,7 +144,7 @@ pub fn resolve_operand(
     known(&long).then_some(long)
 }
 
-async fn lock_scope(
+pub(crate) async fn lock_scope(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
     scope: &str,
@@ -814,6 +814,7 @@ async fn refresh(
             q.bind_list(chunk.iter().map(String::as_str));
             sql::execute(tx, q).await?;
         }
+        let queue = queue_facts(tx, backend, collection, &ids).await?;
         let mut new_facts = Vec::new();
         let mut rows = Vec::new();
         for id in &ids {
@@ -835,6 +836,12 @@ async fn refresh(
                     .into(),
                 status.as_str().into(),
                 record.version().into(),
+                queue.get(id).map_or(0, |q| q.received_at_ms).into(),
+                queue
+                    .get(id)
+                    .map_or_else(String::new, |q| q.member_id.clone())
+                    .into(),
+                queue.get(id).map_or(0, |q| q.flags).into(),
             ]);
             new_facts.extend(facts::of_submission(
                 collection,
@@ -848,7 +855,7 @@ async fn refresh(
         for chunk in rows.chunks(100) {
             let mut q = Sql::new(backend).push(
                 "INSERT INTO submission_status (collection, record_id, scope, form, facility, \
-                 captured_at, status, version) VALUES ",
+                 captured_at, status, version, received_at_ms, member_id, flags) VALUES ",
             );
             for (i, row) in chunk.iter().enumerate() {
                 if i > 0 {
@@ -864,6 +871,47 @@ async fn refresh(
         insert_facts(tx, backend, &new_facts).await?;
     }
     Ok(())
+}
+
+/// What the review queue sorts and filters by, besides the merged fields.
+#[derive(Default)]
+struct QueueFacts {
+    received_at_ms: i64,
+    member_id: String,
+    flags: i64,
+}
+
+async fn queue_facts(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    collection: &str,
+    ids: &[String],
+) -> Result<HashMap<String, QueueFacts>, StorageError> {
+    let mut out: HashMap<String, QueueFacts> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = Sql::new(backend).push(
+            "SELECT s.record_id, s.first_received_ms, COALESCE(d.member_id, '') FROM submissions s \
+             LEFT JOIN devices d ON d.device_id = s.device_id WHERE s.collection = ",
+        );
+        q.bind_mut(collection);
+        q.push_mut(" AND s.record_id IN ");
+        q.bind_list(chunk.iter().map(String::as_str));
+        for row in sql::query_all(tx, q).await? {
+            let entry = out.entry(row.try_get_by_index(0)?).or_default();
+            entry.received_at_ms = row.try_get_by_index(1)?;
+            entry.member_id = row.try_get_by_index(2)?;
+        }
+        if collection == "visits" {
+            let mut q =
+                Sql::new(backend).push("SELECT record_id, COUNT(*) FROM flags WHERE record_id IN ");
+            q.bind_list(chunk.iter().map(String::as_str));
+            q.push_mut(" GROUP BY record_id");
+            for row in sql::query_all(tx, q).await? {
+                out.entry(row.try_get_by_index(0)?).or_default().flags = row.try_get_by_index(1)?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn groups_of_sources(

@@ -584,7 +584,8 @@ async fn insert_op_log(
 ) -> Result<(), StorageError> {
     for (c, chunk) in applied.chunks(CHUNK_ROWS).enumerate() {
         let mut q = Sql::new(backend).push(
-            "INSERT INTO op_log (op_id, device_id, received_at_ms, op, audit_seq, audit_pos) VALUES ",
+            "INSERT INTO op_log (op_id, device_id, received_at_ms, op, audit_seq, audit_pos, \
+             record_id, collection) VALUES ",
         );
         for (i, checked) in chunk.iter().enumerate() {
             if i > 0 {
@@ -597,6 +598,8 @@ async fn insert_op_log(
                 checked.json.as_str().into(),
                 audit_seq.into(),
                 ((c * CHUNK_ROWS + i) as i64).into(),
+                checked.op.record_id.to_string().into(),
+                checked.op.collection.as_str().into(),
             ]);
         }
         sql::execute(tx, q).await?;

@@ -2,6 +2,7 @@
 
 mod clock;
 mod collections;
+pub mod comments;
 mod cursor;
 mod photos;
 mod pull;

@@ -103,7 +103,10 @@ pub async fn push(
             )
         })
         .collect();
-    if let Err(e) = crate::evidence::flags::after_push(ctx.storage, &touched, now as i64).await {
+    if let Err(e) =
+        crate::evidence::flags::after_push(ctx.storage, &touched, device.device_id, now as i64)
+            .await
+    {
         tracing::warn!(error = %e, "evidence projection failed after a push; run `jmet flags rebuild`");
     }
     if ctx.project_indicators {

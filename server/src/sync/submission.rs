@@ -21,7 +21,7 @@ pub async fn check(
     for checked in ops {
         let op = &checked.op;
         if let Change::Set(_) = &op.change
-            && op.collection.as_str() == "photos"
+            && matches!(op.collection.as_str(), "photos" | "comments")
         {
             records.insert((&op.record_id, &op.collection));
         }
@@ -79,10 +79,15 @@ fn check_one(
     };
     let collection = op.collection.as_str();
     let set = as_map(fields);
-    if collection == "photos" {
+    let fixed_shape = match collection {
+        "photos" => Some(super::photos::check as fn(&_, bool) -> _),
+        "comments" => Some(super::comments::check as fn(&_, bool) -> _),
+        _ => None,
+    };
+    if let Some(check) = fixed_shape {
         let key = (op.record_id.to_string(), collection.to_owned());
         let creating = !ctx.existing.contains(&key) && !created_in_batch.contains(&key);
-        if let Some((field, message)) = super::photos::check(&set, creating) {
+        if let Some((field, message)) = check(&set, creating) {
             return Some((RejectCode::InvalidField, Some(field), message));
         }
         created_in_batch.insert(key);

@@ -14,6 +14,7 @@ mod m20261124_000009_forms;
 mod m20261124_000010_sedp;
 mod m20261124_000011_evidence;
 mod m20261125_000012_indicator_values;
+mod m20261125_000013_review_queue;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000010_sedp::MIGRATION),
             Box::new(m20261124_000011_evidence::MIGRATION),
             Box::new(m20261125_000012_indicator_values::MIGRATION),
+            Box::new(m20261125_000013_review_queue::MIGRATION),
         ]
     }
 }

@@ -1,0 +1,180 @@
+//! The review queue: submissions by status, place, form, member, flags and capture day, read from
+//! the derived status rows (one indexed table, so a queue of 100,000 stays fast).
+
+use std::collections::BTreeMap;
+
+use super::sql::{self, Sql};
+use super::{Storage, StorageError};
+use crate::review::queue::{FlagFilter, PAGE_SIZE, QueuePage, QueueQuery, QueueRow, Sort};
+
+/// The conditions every filter but the status adds, as SQL after `WHERE`.
+fn conditions(q: &mut Sql, query: &QueueQuery) {
+    q.push_mut("1 = 1");
+    if let Some(visible) = &query.visible {
+        q.push_mut(" AND scope IN ");
+        if visible.is_empty() {
+            // Nothing is visible; `IN ()` is not SQL.
+            q.push_mut("('')");
+        } else {
+            q.bind_list(visible.iter().map(String::as_str));
+        }
+    }
+    let equal = [
+        ("scope", &query.municipality),
+        ("form", &query.form),
+        ("facility", &query.facility),
+        ("member_id", &query.member),
+    ];
+    for (column, value) in equal {
+        if let Some(v) = value {
+            q.push_mut(&format!(" AND {column} = "));
+            q.bind_mut(v.as_str());
+        }
+    }
+    match &query.flag {
+        FlagFilter::Any => {}
+        FlagFilter::Unflagged => {
+            q.push_mut(" AND flags = 0");
+        }
+        FlagFilter::Flagged => {
+            q.push_mut(" AND flags > 0");
+        }
+        FlagFilter::Kind(kind) => {
+            q.push_mut(
+                " AND flags > 0 AND EXISTS (SELECT 1 FROM flags f \
+                 WHERE f.record_id = submission_status.record_id AND f.kind = ",
+            );
+            q.bind_mut(kind.as_str());
+            q.push_mut(")");
+        }
+    }
+    // `captured_at` is local time as text; a day's end is before the next day.
+    if let Some(from) = &query.from {
+        q.push_mut(" AND captured_at >= ");
+        q.bind_mut(from.as_str());
+    }
+    if let Some(to) = &query.to {
+        q.push_mut(" AND captured_at < ");
+        q.bind_mut(format!("{to}\u{7f}"));
+    }
+}
+
+impl Storage {
+    pub async fn review_queue(&self, query: &QueueQuery) -> Result<QueuePage, StorageError> {
+        let backend = self.backend();
+        let mut q = Sql::new(backend).push("SELECT status, COUNT(*) FROM submission_status WHERE ");
+        conditions(&mut q, query);
+        q.push_mut(" GROUP BY status");
+        let mut counts = BTreeMap::new();
+        for row in sql::query_all(&self.db, q).await? {
+            counts.insert(
+                row.try_get_by_index::<String>(0)?,
+                row.try_get_by_index::<i64>(1)?,
+            );
+        }
+        let statuses = query.status.statuses();
+        let total: i64 = counts
+            .iter()
+            .filter(|(s, _)| statuses.is_empty() || statuses.iter().any(|x| x.as_str() == *s))
+            .map(|(_, n)| n)
+            .sum();
+        let pages = (total.max(0) as u64).div_ceil(PAGE_SIZE).max(1);
+        let page = query.page.clamp(1, pages);
+
+        let mut q =
+            Sql::new(backend).push(&format!("SELECT {COLUMNS} FROM submission_status WHERE "));
+        conditions(&mut q, query);
+        if !statuses.is_empty() {
+            q.push_mut(" AND status IN ");
+            q.bind_list(statuses.iter().map(|s| s.as_str()));
+        }
+        q.push_mut(match query.sort {
+            Sort::Oldest => " ORDER BY received_at_ms, record_id",
+            Sort::Newest => " ORDER BY received_at_ms DESC, record_id",
+            Sort::Flags => " ORDER BY flags DESC, received_at_ms, record_id",
+        });
+        q.push_mut(" LIMIT ");
+        q.bind_mut(PAGE_SIZE as i64);
+        q.push_mut(" OFFSET ");
+        q.bind_mut(((page - 1) * PAGE_SIZE) as i64);
+        let mut rows = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            rows.push(queue_row(&row)?);
+        }
+        self.name_members(&mut rows).await?;
+        Ok(QueuePage {
+            rows,
+            counts,
+            total,
+            page,
+            pages,
+        })
+    }
+
+    /// One submission's line of the queue.
+    pub async fn queue_row(
+        &self,
+        collection: &str,
+        record_id: &str,
+    ) -> Result<Option<QueueRow>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push(&format!(
+                "SELECT {COLUMNS} FROM submission_status WHERE collection = "
+            ))
+            .bind(collection)
+            .push(" AND record_id = ")
+            .bind(record_id);
+        let mut rows = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            rows.push(queue_row(&row)?);
+        }
+        self.name_members(&mut rows).await?;
+        Ok(rows.pop())
+    }
+
+    async fn name_members(&self, rows: &mut [QueueRow]) -> Result<(), StorageError> {
+        let mut ids: Vec<&str> = rows
+            .iter()
+            .map(|r| r.member_id.as_str())
+            .filter(|m| !m.is_empty())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if !ids.is_empty() {
+            let mut q = Sql::new(self.backend())
+                .push("SELECT member_id, name FROM members WHERE member_id IN ");
+            q.bind_list(ids.iter().copied());
+            let mut names = BTreeMap::new();
+            for row in sql::query_all(&self.db, q).await? {
+                names.insert(
+                    row.try_get_by_index::<String>(0)?,
+                    row.try_get_by_index::<String>(1)?,
+                );
+            }
+            for r in rows.iter_mut() {
+                r.member_name = names.get(&r.member_id).cloned();
+            }
+        }
+        Ok(())
+    }
+}
+
+const COLUMNS: &str = "collection, record_id, scope, form, facility, captured_at, status, version, \
+                       received_at_ms, member_id, CAST(flags AS BIGINT)";
+
+fn queue_row(row: &sea_orm::QueryResult) -> Result<QueueRow, StorageError> {
+    Ok(QueueRow {
+        collection: row.try_get_by_index(0)?,
+        id: row.try_get_by_index(1)?,
+        municipality: row.try_get_by_index(2)?,
+        form: row.try_get_by_index(3)?,
+        facility: row.try_get_by_index(4)?,
+        captured_at: row.try_get_by_index(5)?,
+        status: row.try_get_by_index(6)?,
+        version: row.try_get_by_index(7)?,
+        received_at_ms: row.try_get_by_index(8)?,
+        member_id: row.try_get_by_index(9)?,
+        member_name: None,
+        flags: row.try_get_by_index(10)?,
+    })
+}
