@@ -18,6 +18,7 @@ mod indicators;
 mod projection;
 mod push_pull;
 mod reset;
+mod review;
 mod teams;
 mod territories;
 mod world;
