@@ -21,10 +21,10 @@ pub fn check(set: &Map<String, Value>, creating: bool) -> Option<(String, String
     for key in keys {
         let value = &set[key];
         match key.as_str() {
-            "submission_collection" => {
-                if !matches!(value.as_str(), Some("visits" | "survey_responses")) {
-                    return fail(key, format!("{value} is not visits or survey_responses"));
-                }
+            "submission_collection"
+                if !matches!(value.as_str(), Some("visits" | "survey_responses")) =>
+            {
+                return fail(key, format!("{value} is not visits or survey_responses"));
             }
             "submission" => {
                 let ok = value
