@@ -25,11 +25,11 @@ on_both!(
 );
 
 /// Where the photo was taken, by its EXIF.
-struct Shot {
-    lat: f64,
-    lon: f64,
+pub struct Shot {
+    pub lat: f64,
+    pub lon: f64,
     /// `YYYY:MM:DD HH:MM:SS`, camera local time.
-    time: &'static str,
+    pub time: &'static str,
 }
 
 fn dms(value: f64) -> Vec<Rational> {
@@ -52,7 +52,7 @@ fn dms(value: f64) -> Vec<Rational> {
 }
 
 /// A JPEG of noise (it compresses like a photo) with an EXIF segment.
-fn photo(width: u32, height: u32, quality: u8, shot: &Shot) -> Vec<u8> {
+pub fn photo(width: u32, height: u32, quality: u8, shot: &Shot) -> Vec<u8> {
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let pixels = RgbImage::from_fn(width, height, |x, y| {
         seed ^= seed << 13;
@@ -94,13 +94,13 @@ fn photo(width: u32, height: u32, quality: u8, shot: &Shot) -> Vec<u8> {
     out
 }
 
-const AT_THE_WELL: Shot = Shot {
+pub const AT_THE_WELL: Shot = Shot {
     lat: 41.15,
     lon: 74.65,
     time: "2025:05:04 10:15:00",
 };
 
-fn sha(bytes: &[u8]) -> String {
+pub fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -116,7 +116,7 @@ async fn status(phone: &TestDevice, sha256: &str) -> Value {
     r.json().await.unwrap()
 }
 
-async fn put(
+pub async fn put(
     phone: &TestDevice,
     sha256: &str,
     bytes: &[u8],
@@ -467,7 +467,7 @@ async fn bad_images_get_clear_errors_and_the_server_keeps_serving(backend: Backe
 }
 
 /// Pushes a water visit with `gps`, and a photo record of `sha256` for it; answers their ids.
-async fn visit_with_photo(
+pub async fn visit_with_photo(
     phone: &TestDevice,
     gps: Value,
     sha256: Option<&str>,

@@ -14,7 +14,7 @@ use crate::on_both;
 use crate::world::{self, A, B, PASSWORD, call};
 
 /// The status a phone derives from what it pulled, by the protocol's own rule.
-fn phone_status(store: &Store, collection: &str, id: RecordId) -> ReviewStatus {
+pub fn phone_status(store: &Store, collection: &str, id: RecordId) -> ReviewStatus {
     let record = store
         .get(&Collection::parse(collection).unwrap(), &id)
         .expect("the phone holds the submission");
