@@ -138,6 +138,20 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
             ALL,
         ),
         case(
+            "review queue",
+            M::GET,
+            "/api/v1/review-queue".into(),
+            None,
+            &["supervisor", "admin"],
+        ),
+        case(
+            "bulk approval",
+            M::POST,
+            "/api/v1/review-queue/approve".into(),
+            json_body(json!({"submissions": []})),
+            &["supervisor", "admin"],
+        ),
+        case(
             "import territories",
             M::POST,
             "/api/v1/territories".into(),
@@ -290,6 +304,20 @@ async fn cases(server: &TestServer, w: &World, caller: &str) -> Vec<Case> {
                 format!("/api/v1/submissions/visits/{visit}/reviews"),
                 json_body(json!({"decision": "approved"})),
                 pick(&["supervisor", "admin"]),
+            ),
+            case(
+                &at("comment on a visit"),
+                M::POST,
+                format!("/api/v1/submissions/visits/{visit}/comments"),
+                json_body(json!({"text": "matrix"})),
+                pick(&["supervisor", "admin"]),
+            ),
+            case(
+                &at("submission detail"),
+                M::GET,
+                format!("/api/v1/submissions/visits/{visit}"),
+                None,
+                pick(TEAMS_OWN),
             ),
             case(
                 &at("facilities"),
