@@ -260,10 +260,17 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                             rng.below(60)
                         )),
                     ),
-                    (
-                        "gps",
-                        json!({"lat": facility.lat + (rng.below(200) as f64 - 100.0) / 1e5, "lon": facility.lon + (rng.below(200) as f64 - 100.0) / 1e5, "acc": 4 + rng.below(20)}),
-                    ),
+                    // Most fixes are good; some phones report from the road a couple of km
+                    // away, some with a poor fix: the review queue has flags to look at.
+                    ("gps", {
+                        let (away, acc) = match rng.below(100) {
+                            0..4 => (0.02, 4 + rng.below(20)),
+                            4..7 => (0.0, 80 + rng.below(150)),
+                            _ => (0.0, 4 + rng.below(20)),
+                        };
+                        let jitter = |rng: &mut Rng| (rng.below(200) as f64 - 100.0) / 1e5;
+                        json!({"lat": facility.lat + away + jitter(&mut rng), "lon": facility.lon + jitter(&mut rng), "acc": acc})
+                    }),
                 ];
                 if facility.kind.contains("water") {
                     fields.push(("form", json!("water_visit")));

@@ -149,6 +149,25 @@ async fn the_demo_loads_and_each_municipality_sees_its_own(backend: Backend) {
             "no demo submission is {status}"
         );
     }
+    // The review queue of the demo's supervisor has flagged visits waiting, with their members.
+    let queue = storage
+        .review_queue(&jmet::review::queue::QueueQuery {
+            visible: Some(vec!["KG-N-AB-01".into()]),
+            municipality: None,
+            form: None,
+            facility: None,
+            member: None,
+            status: jmet::review::queue::StatusFilter::All,
+            flag: jmet::review::queue::FlagFilter::Flagged,
+            from: None,
+            to: None,
+            sort: jmet::review::queue::Sort::Flags,
+            page: 1,
+        })
+        .await
+        .unwrap();
+    assert!(queue.total > 0, "the demo has flagged visits to review");
+    assert!(queue.rows.iter().all(|r| r.flags > 0 && r.member_name.is_some()));
     assert!(matches!(
         storage.verify_audit().await.unwrap(),
         jmet::storage::AuditReport::Intact { .. }
