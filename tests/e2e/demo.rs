@@ -167,7 +167,12 @@ async fn the_demo_loads_and_each_municipality_sees_its_own(backend: Backend) {
         .await
         .unwrap();
     assert!(queue.total > 0, "the demo has flagged visits to review");
-    assert!(queue.rows.iter().all(|r| r.flags > 0 && r.member_name.is_some()));
+    assert!(
+        queue
+            .rows
+            .iter()
+            .all(|r| r.flags > 0 && r.member_name.is_some())
+    );
     assert!(matches!(
         storage.verify_audit().await.unwrap(),
         jmet::storage::AuditReport::Intact { .. }

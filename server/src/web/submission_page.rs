@@ -71,6 +71,7 @@ struct Page<'a> {
     action_base: String,
     title: String,
     municipality: String,
+    place_label: &'static str,
     place: String,
     member: String,
     captured: String,
@@ -313,17 +314,30 @@ async fn page(
                     ("$deleted", Value::Bool(true)) => t.deleted.to_owned(),
                     ("$deleted", _) => t.restored.to_owned(),
                     (k, v) => {
-                        let label = d
-                            .answers
-                            .iter()
-                            .find(|a| a.key == k)
-                            .map(|a| lang.pick(&a.label))
-                            .unwrap_or_else(|| k.to_owned());
-                        let shown = match v {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
+                        let answer = d.answers.iter().find(|a| a.key == k);
+                        let label = match (k, answer) {
+                            ("facility", _) => t.facility.to_owned(),
+                            ("village", _) => t.village.to_owned(),
+                            ("captured_at", _) => t.captured_at.to_owned(),
+                            ("gps", _) => t.reported_position.to_owned(),
+                            ("form", _) => t.form.to_owned(),
+                            ("form_version", _) => t.version.to_owned(),
+                            (_, Some(a)) => lang.pick(&a.label),
+                            (k, None) => k.to_owned(),
                         };
-                        format!("{label} = {shown}")
+                        // Shown as the answer would be: choice labels, yes/no, a position.
+                        let shown = detail::Answer {
+                            key: k.to_owned(),
+                            label: sync_protocol::form::Labels {
+                                ky: String::new(),
+                                ru: String::new(),
+                                en: String::new(),
+                            },
+                            value: v.clone(),
+                            question: answer.and_then(|a| a.question.clone()),
+                        }
+                        .display(|l| lang.pick(l), (t.yes, t.no));
+                        format!("{label}: {shown}")
                     }
                 })
                 .collect::<Vec<_>>()
@@ -363,7 +377,15 @@ async fn page(
         .facility
         .as_ref()
         .map(|f| lang.name(&f.name_ky, &f.name_ru, &f.name_en).to_owned())
-        .or_else(|| d.village.clone())
+        .or_else(|| {
+            d.village.as_ref().map(|v| {
+                names
+                    .municipalities
+                    .get(v)
+                    .cloned()
+                    .unwrap_or_else(|| v.clone())
+            })
+        })
         .unwrap_or_default();
     let map_svg = super::map::render(
         &MapInput {
@@ -424,6 +446,11 @@ async fn page(
             .get(&d.municipality)
             .cloned()
             .unwrap_or_else(|| d.municipality.clone()),
+        place_label: if d.facility.is_some() || d.collection == "visits" {
+            t.facility
+        } else {
+            t.village
+        },
         place,
         member: d.member_name.clone().unwrap_or_default(),
         captured: d.captured_at.clone().unwrap_or_default(),
