@@ -121,7 +121,12 @@ struct Server {
 }
 
 async fn start(postgres: bool) -> Server {
-    let dir = tempfile::tempdir().unwrap();
+    // `JMET_BENCH_KEEP=1` keeps the SQLite database for a look at its query plans.
+    let mut dir = tempfile::tempdir().unwrap();
+    if std::env::var("JMET_BENCH_KEEP").is_ok() {
+        dir.disable_cleanup(true);
+        println!("  database kept in {}", dir.path().display());
+    }
     let (location, pg_name) = if postgres {
         let base = std::env::var("JMET_BENCH_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());

@@ -40,11 +40,21 @@ fn conditions(q: &mut Sql, query: &QueueQuery) {
             q.push_mut(" AND flags > 0");
         }
         FlagFilter::Kind(kind) => {
+            // The few flagged records of that kind, from the flags' own index, rather than a
+            // probe per submission.
             q.push_mut(
-                " AND flags > 0 AND EXISTS (SELECT 1 FROM flags f \
-                 WHERE f.record_id = submission_status.record_id AND f.kind = ",
+                " AND flags > 0 AND collection = 'visits' AND record_id IN \
+                 (SELECT record_id FROM flags WHERE kind = ",
             );
             q.bind_mut(kind.as_str());
+            if let Some(visible) = &query.visible {
+                q.push_mut(" AND scope IN ");
+                if visible.is_empty() {
+                    q.push_mut("('')");
+                } else {
+                    q.bind_list(visible.iter().map(String::as_str));
+                }
+            }
             q.push_mut(")");
         }
     }
@@ -61,8 +71,54 @@ fn conditions(q: &mut Sql, query: &QueueQuery) {
 
 impl Storage {
     pub async fn review_queue(&self, query: &QueueQuery) -> Result<QueuePage, StorageError> {
-        let backend = self.backend();
-        let mut q = Sql::new(backend).push("SELECT status, COUNT(*) FROM submission_status WHERE ");
+        let statuses = query.status.statuses();
+        // Counts and the page are independent reads: on two cores they take half the time
+        // side by side (SQLite readers do not block each other in WAL mode).
+        let (counts, keys) = tokio::try_join!(
+            self.queue_counts(query),
+            self.queue_keys(query, &statuses, query.page.max(1))
+        )?;
+        let total: i64 = counts
+            .iter()
+            .filter(|(s, _)| statuses.is_empty() || statuses.iter().any(|x| x.as_str() == *s))
+            .map(|(_, n)| n)
+            .sum();
+        let pages = (total.max(0) as u64).div_ceil(PAGE_SIZE).max(1);
+        let page = query.page.clamp(1, pages);
+        let keys = if page == query.page.max(1) {
+            keys
+        } else {
+            self.queue_keys(query, &statuses, page).await?
+        };
+        let mut rows = Vec::with_capacity(keys.len());
+        if !keys.is_empty() {
+            let mut q = Sql::new(self.backend()).push(&format!(
+                "SELECT {COLUMNS} FROM submission_status WHERE record_id IN "
+            ));
+            q.bind_list(keys.iter().map(|(_, id)| id.as_str()));
+            let mut found: BTreeMap<(String, String), QueueRow> = BTreeMap::new();
+            for row in sql::query_all(&self.db, q).await? {
+                let row = queue_row(&row)?;
+                found.insert((row.collection.clone(), row.id.clone()), row);
+            }
+            rows.extend(keys.iter().filter_map(|k| found.remove(k)));
+        }
+        self.name_members(&mut rows).await?;
+        Ok(QueuePage {
+            rows,
+            counts,
+            total,
+            page,
+            pages,
+        })
+    }
+
+    async fn queue_counts(
+        &self,
+        query: &QueueQuery,
+    ) -> Result<BTreeMap<String, i64>, StorageError> {
+        let mut q =
+            Sql::new(self.backend()).push("SELECT status, COUNT(*) FROM submission_status WHERE ");
         conditions(&mut q, query);
         q.push_mut(" GROUP BY status");
         let mut counts = BTreeMap::new();
@@ -72,17 +128,20 @@ impl Storage {
                 row.try_get_by_index::<i64>(1)?,
             );
         }
-        let statuses = query.status.statuses();
-        let total: i64 = counts
-            .iter()
-            .filter(|(s, _)| statuses.is_empty() || statuses.iter().any(|x| x.as_str() == *s))
-            .map(|(_, n)| n)
-            .sum();
-        let pages = (total.max(0) as u64).div_ceil(PAGE_SIZE).max(1);
-        let page = query.page.clamp(1, pages);
+        Ok(counts)
+    }
 
-        let mut q =
-            Sql::new(backend).push(&format!("SELECT {COLUMNS} FROM submission_status WHERE "));
+    /// The keys of a page, from the queue index alone (it holds every column a filter or an
+    /// order reads): sorting 100,000 narrow index entries is far cheaper than visiting 100,000
+    /// table rows.
+    async fn queue_keys(
+        &self,
+        query: &QueueQuery,
+        statuses: &[sync_protocol::review::ReviewStatus],
+        page: u64,
+    ) -> Result<Vec<(String, String)>, StorageError> {
+        let mut q = Sql::new(self.backend())
+            .push("SELECT collection, record_id FROM submission_status WHERE ");
         conditions(&mut q, query);
         if !statuses.is_empty() {
             q.push_mut(" AND status IN ");
@@ -97,18 +156,11 @@ impl Storage {
         q.bind_mut(PAGE_SIZE as i64);
         q.push_mut(" OFFSET ");
         q.bind_mut(((page - 1) * PAGE_SIZE) as i64);
-        let mut rows = Vec::new();
+        let mut keys = Vec::new();
         for row in sql::query_all(&self.db, q).await? {
-            rows.push(queue_row(&row)?);
+            keys.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
         }
-        self.name_members(&mut rows).await?;
-        Ok(QueuePage {
-            rows,
-            counts,
-            total,
-            page,
-            pages,
-        })
+        Ok(keys)
     }
 
     /// One submission's line of the queue.

@@ -1,6 +1,8 @@
 //! The review queue and a submission's history: which record each logged op changed, which
 //! device first delivered each submission, and on each derived status row what the queue sorts
-//! and filters by (when it arrived, whose phone sent it, how many flags it carries).
+//! and filters by (when it arrived, whose phone sent it, how many flags it carries). The queue's
+//! index holds every column the queue filters or sorts by, so a page of a queue of 100,000 is
+//! found in the index alone; flags are indexed by kind for the flag filter.
 
 use super::SqlMigration;
 
@@ -31,7 +33,9 @@ UPDATE submission_status SET
         WHERE s.record_id = submission_status.record_id
           AND s.collection = submission_status.collection), ''),
     flags = (SELECT COUNT(*) FROM flags f WHERE f.record_id = submission_status.record_id);
-CREATE INDEX submission_status_queue ON submission_status (scope, status, received_at_ms)
+CREATE INDEX submission_status_queue ON submission_status
+    (scope, status, flags, received_at_ms, captured_at, form, facility, member_id, record_id, collection);
+CREATE INDEX flags_kind ON flags (kind, scope, record_id)
 "#;
 
 const SQLITE: &str = r#"
@@ -55,5 +59,7 @@ UPDATE submission_status SET
         WHERE s.record_id = submission_status.record_id
           AND s.collection = submission_status.collection), ''),
     flags = (SELECT COUNT(*) FROM flags f WHERE f.record_id = submission_status.record_id);
-CREATE INDEX submission_status_queue ON submission_status (scope, status, received_at_ms)
+CREATE INDEX submission_status_queue ON submission_status
+    (scope, status, flags, received_at_ms, captured_at, form, facility, member_id, record_id, collection);
+CREATE INDEX flags_kind ON flags (kind, scope, record_id)
 "#;
