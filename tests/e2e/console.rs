@@ -75,18 +75,24 @@ async fn a_supervisor_sends_back_a_flagged_visit_in_the_browser() {
     assert!(browser.current_url().await.contains(&flagged.to_string()));
 
     // The page shows the photo (loaded, not a broken link) and each flag with what was measured.
-    let loaded = browser
-        .client
-        .execute(
-            "const img = document.querySelector('#photos img'); return img && img.complete ? img.naturalWidth : 0;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert!(
-        loaded.as_u64().unwrap_or(0) > 0,
-        "the thumbnail loaded: {loaded}"
-    );
+    // Images load after the page: wait for the thumbnail rather than race it.
+    let mut width = 0;
+    for _ in 0..100 {
+        let loaded = browser
+            .client
+            .execute(
+                "const img = document.querySelector('#photos img'); return img && img.complete ? img.naturalWidth : 0;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        width = loaded.as_u64().unwrap_or(0);
+        if width > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(width, 320, "the thumbnail (320 px wide) loaded");
     let measured = browser
         .text_of("#flags tr.flag[data-kind=far_from_facility] .measured")
         .await;

@@ -459,7 +459,12 @@ async fn the_queue_filters_sorts_and_counts(backend: Backend) {
     assert_eq!(page["total"], 4, "an edit after review needs a new look");
 
     // Bad filters are named; another municipality is not this supervisor's; others may not ask.
+    // A page past the end shows the last page; a huge one is no overflow.
+    let (code, page) = queue(&s, &token, "status=all&page=18446744073709551615").await;
+    assert_eq!((code, page["page"].as_u64()), (200, Some(1)), "{page}");
+    assert_eq!(page["total"], 5);
     for bad in [
+        "page=-1",
         "status=maybe",
         "flag=red",
         "sort=random",
@@ -862,6 +867,41 @@ async fn console_pages_sign_in_check_csrf_and_keep_to_scope(backend: Backend) {
         "the page shows what is stored now"
     );
     assert_eq!(status_of(&s, visit_a).await.0, "has_issues");
+
+    // Hostile addresses and forms get clear answers, and the server keeps serving.
+    for path in [
+        "/review/visits/not-a-uuid",
+        "/review/photos/x",
+        "/review/visits/A1B2C3D4-0000-4000-8000-000000000000",
+    ] {
+        let (code, html, _) = web.get(path).await;
+        assert_eq!(code, 404, "{path}");
+        assert!(html.contains("role=\"alert\""), "{path}: {html}");
+    }
+    for path in [
+        "/review/visits/%00",
+        "/api/v1/visits/%00/evidence",
+        "/review?form=%00",
+    ] {
+        let (code, body, _) = web.get(path).await;
+        assert_eq!(code, 400, "{path}: {body}");
+    }
+    let (code, body, _) = web
+        .post(
+            &format!("/review/visits/{visit_a}/decision"),
+            &[("csrf", &csrf)],
+            None,
+        )
+        .await;
+    assert!((400..500).contains(&code), "{code} {body}");
+    assert!(
+        serde_json::from_str::<Value>(&body).unwrap()["code"].is_string(),
+        "{body}"
+    );
+    let (code, _, _) = web
+        .get("/review?page=99999999999999999999999&sort=%3Cscript%3E")
+        .await;
+    assert_eq!(code, 400);
 
     // The same page in Russian and Kyrgyz.
     let (_, html, _) = web.get("/review?lang=ru").await;

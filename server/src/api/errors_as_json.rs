@@ -19,6 +19,23 @@ pub async fn not_found() -> Response {
     )
 }
 
+/// A NUL byte in the path or query names nothing here, and PostgreSQL refuses it in text: say
+/// so before any handler runs.
+pub async fn refuse_nul(request: Request, next: Next) -> Response {
+    let nul = request
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().to_ascii_lowercase().contains("%00"));
+    if nul {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "a NUL byte (%00) in the address is not allowed".into(),
+        );
+    }
+    next.run(request).await
+}
+
 pub async fn rewrite(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();

@@ -226,6 +226,7 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
                 .layer(TraceLayer::new_for_http())
                 .layer(CompressionLayer::new())
                 .layer(axum::middleware::from_fn(errors_as_json::rewrite))
+                .layer(axum::middleware::from_fn(errors_as_json::refuse_nul))
                 .layer(CatchPanicLayer::custom(errors_as_json::panic_response))
                 .layer(RequestDecompressionLayer::new())
                 .layer(TimeoutLayer::with_status_code(

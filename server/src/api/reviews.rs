@@ -46,6 +46,9 @@ async fn readable(
     id: &str,
 ) -> Result<(&'static str, SubmissionState, Scope), AppError> {
     let collection = collection(name)?;
+    if !review::is_record_id(id) {
+        return Err(AppError::NotFound(format!("no submission {name}/{id}")));
+    }
     let state = app
         .storage
         .submission_state(collection, id)
@@ -249,7 +252,8 @@ impl QueueParams {
             to: day("to", &self.to)?,
             sort: Sort::parse(self.sort.trim())
                 .ok_or_else(|| bad("sort", &self.sort, "oldest, newest or flags"))?,
-            page: self.page.unwrap_or(1).max(1),
+            // Far past any real queue, and small enough that its offset cannot overflow.
+            page: self.page.unwrap_or(1).clamp(1, 100_000_000),
         })
     }
 }

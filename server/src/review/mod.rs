@@ -17,6 +17,12 @@ pub fn collection(name: &str) -> Option<&'static str> {
     SUBMISSIONS.into_iter().find(|c| *c == name)
 }
 
+/// Whether `id` can be a record id (a lowercase UUID): anything else names no submission, and
+/// is answered so before it reaches a query (PostgreSQL refuses a NUL byte in text outright).
+pub fn is_record_id(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok_and(|u| u.to_string() == id)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
     #[error("no submission {0}")]
@@ -169,7 +175,8 @@ pub async fn bulk_approve(
     let mut scopes = std::collections::BTreeSet::new();
     for item in items {
         let what = format!("{}/{}", item.collection, item.id);
-        let Some(collection) = collection(&item.collection) else {
+        let Some(collection) = collection(&item.collection).filter(|_| is_record_id(&item.id))
+        else {
             outcome.skipped.push((what, "not a submission".into()));
             continue;
         };

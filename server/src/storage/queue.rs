@@ -7,17 +7,37 @@ use super::sql::{self, Sql};
 use super::{Storage, StorageError};
 use crate::review::queue::{FlagFilter, PAGE_SIZE, QueuePage, QueueQuery, QueueRow, Sort};
 
-/// The conditions every filter but the status adds, as SQL after `WHERE`.
-fn conditions(q: &mut Sql, query: &QueueQuery) {
+fn visible_list(q: &mut Sql, visible: &[String]) {
+    if visible.is_empty() {
+        // Nothing is visible; `IN ()` is not SQL.
+        q.push_mut("('')");
+    } else {
+        q.bind_list(visible.iter().map(String::as_str));
+    }
+}
+
+/// `FROM … WHERE` and the conditions of every filter but the status. A flag-kind filter starts
+/// from the few records flagged so (the flags' own index) and looks each up by key; SQLite keeps
+/// a `CROSS JOIN`'s order, where on its own it would probe the list once per submission.
+fn from_where(q: &mut Sql, query: &QueueQuery) {
+    if let FlagFilter::Kind(kind) = &query.flag {
+        q.push_mut(" FROM (SELECT DISTINCT record_id AS rid FROM flags WHERE kind = ");
+        q.bind_mut(kind.as_str());
+        if let Some(visible) = &query.visible {
+            q.push_mut(" AND scope IN ");
+            visible_list(q, visible);
+        }
+        q.push_mut(
+            ") fk CROSS JOIN submission_status WHERE submission_status.collection = 'visits' \
+             AND submission_status.record_id = fk.rid AND ",
+        );
+    } else {
+        q.push_mut(" FROM submission_status WHERE ");
+    }
     q.push_mut("1 = 1");
     if let Some(visible) = &query.visible {
         q.push_mut(" AND scope IN ");
-        if visible.is_empty() {
-            // Nothing is visible; `IN ()` is not SQL.
-            q.push_mut("('')");
-        } else {
-            q.bind_list(visible.iter().map(String::as_str));
-        }
+        visible_list(q, visible);
     }
     let equal = [
         ("scope", &query.municipality),
@@ -39,23 +59,8 @@ fn conditions(q: &mut Sql, query: &QueueQuery) {
         FlagFilter::Flagged => {
             q.push_mut(" AND flags > 0");
         }
-        FlagFilter::Kind(kind) => {
-            // The few flagged records of that kind, from the flags' own index, rather than a
-            // probe per submission.
-            q.push_mut(
-                " AND flags > 0 AND collection = 'visits' AND record_id IN \
-                 (SELECT record_id FROM flags WHERE kind = ",
-            );
-            q.bind_mut(kind.as_str());
-            if let Some(visible) = &query.visible {
-                q.push_mut(" AND scope IN ");
-                if visible.is_empty() {
-                    q.push_mut("('')");
-                } else {
-                    q.bind_list(visible.iter().map(String::as_str));
-                }
-            }
-            q.push_mut(")");
+        FlagFilter::Kind(_) => {
+            q.push_mut(" AND flags > 0");
         }
     }
     // `captured_at` is local time as text; a day's end is before the next day.
@@ -91,18 +96,29 @@ impl Storage {
             self.queue_keys(query, &statuses, page).await?
         };
         let mut rows = Vec::with_capacity(keys.len());
-        if !keys.is_empty() {
+        let mut found: BTreeMap<(String, String), QueueRow> = BTreeMap::new();
+        for collection in crate::review::SUBMISSIONS {
+            let ids: Vec<&str> = keys
+                .iter()
+                .filter(|(c, _)| c == collection)
+                .map(|(_, id)| id.as_str())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            // By the whole primary key: `record_id` alone would scan the table.
             let mut q = Sql::new(self.backend()).push(&format!(
-                "SELECT {COLUMNS} FROM submission_status WHERE record_id IN "
+                "SELECT {COLUMNS} FROM submission_status WHERE collection = "
             ));
-            q.bind_list(keys.iter().map(|(_, id)| id.as_str()));
-            let mut found: BTreeMap<(String, String), QueueRow> = BTreeMap::new();
+            q.bind_mut(collection);
+            q.push_mut(" AND record_id IN ");
+            q.bind_list(ids);
             for row in sql::query_all(&self.db, q).await? {
                 let row = queue_row(&row)?;
                 found.insert((row.collection.clone(), row.id.clone()), row);
             }
-            rows.extend(keys.iter().filter_map(|k| found.remove(k)));
         }
+        rows.extend(keys.iter().filter_map(|k| found.remove(k)));
         self.name_members(&mut rows).await?;
         Ok(QueuePage {
             rows,
@@ -117,9 +133,8 @@ impl Storage {
         &self,
         query: &QueueQuery,
     ) -> Result<BTreeMap<String, i64>, StorageError> {
-        let mut q =
-            Sql::new(self.backend()).push("SELECT status, COUNT(*) FROM submission_status WHERE ");
-        conditions(&mut q, query);
+        let mut q = Sql::new(self.backend()).push("SELECT status, COUNT(*)");
+        from_where(&mut q, query);
         q.push_mut(" GROUP BY status");
         let mut counts = BTreeMap::new();
         for row in sql::query_all(&self.db, q).await? {
@@ -140,9 +155,8 @@ impl Storage {
         statuses: &[sync_protocol::review::ReviewStatus],
         page: u64,
     ) -> Result<Vec<(String, String)>, StorageError> {
-        let mut q = Sql::new(self.backend())
-            .push("SELECT collection, record_id FROM submission_status WHERE ");
-        conditions(&mut q, query);
+        let mut q = Sql::new(self.backend()).push("SELECT collection, record_id");
+        from_where(&mut q, query);
         if !statuses.is_empty() {
             q.push_mut(" AND status IN ");
             q.bind_list(statuses.iter().map(|s| s.as_str()));

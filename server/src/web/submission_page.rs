@@ -139,7 +139,9 @@ async fn reviewable_detail(
 ) -> Result<(&'static str, Detail, Scope), WebError> {
     let principal = Principal::User(web.user.clone());
     reviewable(&principal).map_err(|_| WebError::forbidden(lang))?;
-    let collection = review::collection(collection).ok_or_else(|| WebError::not_found(lang))?;
+    let collection = review::collection(collection)
+        .filter(|_| review::is_record_id(id))
+        .ok_or_else(|| WebError::not_found(lang))?;
     let Some(detail) = detail::load(&app.storage, collection, id).await? else {
         return Err(WebError::not_found(lang));
     };
