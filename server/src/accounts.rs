@@ -110,7 +110,12 @@ pub async fn sign_in(
     password: &str,
     now_ms: i64,
 ) -> Result<NewSession, AccountError> {
-    let credentials = storage.credentials(login).await?;
+    // No login holds a NUL byte, and PostgreSQL would refuse to look one up.
+    let credentials = if login.contains('\0') {
+        None
+    } else {
+        storage.credentials(login).await?
+    };
     let (user_id, hash) = match credentials {
         Some(c) => (Some(c.user_id), Some(c.password_hash)),
         None => (None, None),

@@ -418,6 +418,10 @@ async fn the_queue_filters_sorts_and_counts(backend: Backend) {
     assert_eq!(ids(&page), vec![no_position.to_string()]);
     let (_, page) = queue(&s, &token, "flag=far_from_facility").await;
     assert_eq!(ids(&page), vec![far.to_string()]);
+    let (_, page) = queue(&s, &token, "flag=low_accuracy").await;
+    assert_eq!(ids(&page), vec![far.to_string()]);
+    let (_, page) = queue(&s, &token, "flag=outside_boundary").await;
+    assert_eq!(page["total"], 0);
     let (_, page) = queue(&s, &token, "facility=A-WATER2").await;
     assert_eq!(ids(&page), vec![ok2.to_string()]);
     let (_, page) = queue(&s, &token, &format!("member={}", s.world.member_a)).await;
@@ -459,6 +463,18 @@ async fn the_queue_filters_sorts_and_counts(backend: Backend) {
     assert_eq!(page["total"], 4, "an edit after review needs a new look");
 
     // Bad filters are named; another municipality is not this supervisor's; others may not ask.
+    // The member corrects the position: the flags and the queue's view of them follow.
+    let op = edit(
+        &mut s.ops,
+        far,
+        json!({"gps": {"lat": 41.15, "lon": 74.65, "acc": 5}}),
+    );
+    s.push(vec![op]).await;
+    let (_, page) = queue(&s, &token, "status=all&flag=far_from_facility").await;
+    assert_eq!(page["total"], 0, "{page}");
+    let (_, page) = queue(&s, &token, "status=all&flag=any").await;
+    assert_eq!(ids(&page), vec![no_position.to_string()]);
+
     // A page past the end shows the last page; a huge one is no overflow.
     let (code, page) = queue(&s, &token, "status=all&page=18446744073709551615").await;
     assert_eq!((code, page["page"].as_u64()), (200, Some(1)), "{page}");
@@ -902,6 +918,22 @@ async fn console_pages_sign_in_check_csrf_and_keep_to_scope(backend: Backend) {
         .get("/review?page=99999999999999999999999&sort=%3Cscript%3E")
         .await;
     assert_eq!(code, 400);
+
+    // A return address that would split the redirect header is replaced by the queue's.
+    let (code, _, location) = web
+        .post(
+            "/review/approve",
+            &[("csrf", &csrf), ("back", "/review\r\nSet-Cookie: x=1")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (code, location.as_deref()),
+        (303, Some("/review?approved=0&skipped=0"))
+    );
+    let mut stranger = WebClient::new(&s.server);
+    let (code, _, _) = stranger.sign_in("super\0visor", PASSWORD, "/review").await;
+    assert_eq!(code, 401);
 
     // The same page in Russian and Kyrgyz.
     let (_, html, _) = web.get("/review?lang=ru").await;

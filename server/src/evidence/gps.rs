@@ -98,6 +98,19 @@ impl FlagKind {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
+    /// This kind's bit in a submission's set of flag kinds (the review queue filters on it).
+    pub fn bit(self) -> i64 {
+        1 << Self::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+
+    /// The set of kinds named, as bits; unknown names add nothing.
+    pub fn bits<'a>(kinds: impl IntoIterator<Item = &'a str>) -> i64 {
+        kinds
+            .into_iter()
+            .filter_map(Self::parse)
+            .fold(0, |acc, k| acc | k.bit())
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FlagKind::NoPosition => "no_position",

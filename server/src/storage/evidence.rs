@@ -519,9 +519,12 @@ impl Storage {
                 .bind(record_id);
             sql::execute(&write.tx, q).await?;
             insert_flags(&write.tx, backend, record_id, scope, flags, now_ms).await?;
+            let kinds = crate::evidence::gps::FlagKind::bits(flags.iter().map(|f| f.kind.as_str()));
             let q = Sql::new(backend)
                 .push("UPDATE submission_status SET flags = ")
                 .bind(flags.len() as i64)
+                .push(", flag_kinds = ")
+                .bind(kinds)
                 .push(" WHERE collection = 'visits' AND record_id = ")
                 .bind(record_id);
             sql::execute(&write.tx, q).await?;

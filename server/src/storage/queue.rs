@@ -16,24 +16,9 @@ fn visible_list(q: &mut Sql, visible: &[String]) {
     }
 }
 
-/// `FROM … WHERE` and the conditions of every filter but the status. A flag-kind filter starts
-/// from the few records flagged so (the flags' own index) and looks each up by key; SQLite keeps
-/// a `CROSS JOIN`'s order, where on its own it would probe the list once per submission.
+/// `FROM … WHERE` and the conditions of every filter but the status.
 fn from_where(q: &mut Sql, query: &QueueQuery) {
-    if let FlagFilter::Kind(kind) = &query.flag {
-        q.push_mut(" FROM (SELECT DISTINCT record_id AS rid FROM flags WHERE kind = ");
-        q.bind_mut(kind.as_str());
-        if let Some(visible) = &query.visible {
-            q.push_mut(" AND scope IN ");
-            visible_list(q, visible);
-        }
-        q.push_mut(
-            ") fk CROSS JOIN submission_status WHERE submission_status.collection = 'visits' \
-             AND submission_status.record_id = fk.rid AND ",
-        );
-    } else {
-        q.push_mut(" FROM submission_status WHERE ");
-    }
+    q.push_mut(" FROM submission_status WHERE ");
     q.push_mut("1 = 1");
     if let Some(visible) = &query.visible {
         q.push_mut(" AND scope IN ");
@@ -59,8 +44,12 @@ fn from_where(q: &mut Sql, query: &QueueQuery) {
         FlagFilter::Flagged => {
             q.push_mut(" AND flags > 0");
         }
-        FlagFilter::Kind(_) => {
-            q.push_mut(" AND flags > 0");
+        FlagFilter::Kind(kind) => {
+            // One bit per kind on the row, so the filter reads the queue index alone.
+            let bit = crate::evidence::gps::FlagKind::bits([kind.as_str()]);
+            q.push_mut(" AND flags > 0 AND (flag_kinds & ");
+            q.bind_mut(bit);
+            q.push_mut(") <> 0");
         }
     }
     // `captured_at` is local time as text; a day's end is before the next day.

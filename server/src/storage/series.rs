@@ -842,6 +842,7 @@ async fn refresh(
                     .map_or_else(String::new, |q| q.member_id.clone())
                     .into(),
                 queue.get(id).map_or(0, |q| q.flags).into(),
+                queue.get(id).map_or(0, |q| q.flag_kinds).into(),
             ]);
             new_facts.extend(facts::of_submission(
                 collection,
@@ -855,7 +856,7 @@ async fn refresh(
         for chunk in rows.chunks(100) {
             let mut q = Sql::new(backend).push(
                 "INSERT INTO submission_status (collection, record_id, scope, form, facility, \
-                 captured_at, status, version, received_at_ms, member_id, flags) VALUES ",
+                 captured_at, status, version, received_at_ms, member_id, flags, flag_kinds) VALUES ",
             );
             for (i, row) in chunk.iter().enumerate() {
                 if i > 0 {
@@ -879,6 +880,7 @@ struct QueueFacts {
     received_at_ms: i64,
     member_id: String,
     flags: i64,
+    flag_kinds: i64,
 }
 
 async fn queue_facts(
@@ -903,11 +905,13 @@ async fn queue_facts(
         }
         if collection == "visits" {
             let mut q =
-                Sql::new(backend).push("SELECT record_id, COUNT(*) FROM flags WHERE record_id IN ");
+                Sql::new(backend).push("SELECT record_id, kind FROM flags WHERE record_id IN ");
             q.bind_list(chunk.iter().map(String::as_str));
-            q.push_mut(" GROUP BY record_id");
             for row in sql::query_all(tx, q).await? {
-                out.entry(row.try_get_by_index(0)?).or_default().flags = row.try_get_by_index(1)?;
+                let entry = out.entry(row.try_get_by_index(0)?).or_default();
+                let kind: String = row.try_get_by_index(1)?;
+                entry.flags += 1;
+                entry.flag_kinds |= crate::evidence::gps::FlagKind::bits([kind.as_str()]);
             }
         }
     }

@@ -117,7 +117,15 @@ pub fn encode(text: &str) -> String {
 /// send someone to another site.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                // A redirect's Location is a header: visible ASCII only (no CR, LF or NUL).
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n.to_owned()
+        }
         _ => "/review".to_owned(),
     }
 }

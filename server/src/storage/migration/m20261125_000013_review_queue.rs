@@ -1,8 +1,9 @@
 //! The review queue and a submission's history: which record each logged op changed, which
 //! device first delivered each submission, and on each derived status row what the queue sorts
-//! and filters by (when it arrived, whose phone sent it, how many flags it carries). The queue's
-//! index holds every column the queue filters or sorts by, so a page of a queue of 100,000 is
-//! found in the index alone; flags are indexed by kind for the flag filter.
+//! and filters by (when it arrived, whose phone sent it, how many flags it carries and of which
+//! kinds, one bit per kind in the order of `FlagKind::ALL`). The queue's index holds every
+//! column the queue filters or sorts by, so a page of a queue of 100,000 is found in the index
+//! alone.
 
 use super::SqlMigration;
 
@@ -25,6 +26,7 @@ UPDATE submissions SET device_id = (
 ALTER TABLE submission_status ADD COLUMN received_at_ms BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE submission_status ADD COLUMN member_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE submission_status ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE submission_status ADD COLUMN flag_kinds BIGINT NOT NULL DEFAULT 0;
 UPDATE submission_status SET
     received_at_ms = COALESCE((SELECT s.first_received_ms FROM submissions s
         WHERE s.record_id = submission_status.record_id
@@ -33,9 +35,17 @@ UPDATE submission_status SET
         WHERE s.record_id = submission_status.record_id
           AND s.collection = submission_status.collection), ''),
     flags = (SELECT COUNT(*) FROM flags f WHERE f.record_id = submission_status.record_id);
+UPDATE submission_status SET flag_kinds =
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'no_position') THEN 1 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'low_accuracy') THEN 2 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'outside_boundary') THEN 4 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'far_from_facility') THEN 8 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'photo_position_mismatch') THEN 16 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'photo_time_mismatch') THEN 32 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'implausible_capture_time') THEN 64 ELSE 0 END);
 CREATE INDEX submission_status_queue ON submission_status
-    (scope, status, flags, received_at_ms, captured_at, form, facility, member_id, record_id, collection);
-CREATE INDEX flags_kind ON flags (kind, scope, record_id)
+    (scope, status, flags, flag_kinds, received_at_ms, captured_at, form, facility, member_id,
+     record_id, collection)
 "#;
 
 const SQLITE: &str = r#"
@@ -51,6 +61,7 @@ UPDATE submissions SET device_id = (
 ALTER TABLE submission_status ADD COLUMN received_at_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE submission_status ADD COLUMN member_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE submission_status ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE submission_status ADD COLUMN flag_kinds BIGINT NOT NULL DEFAULT 0;
 UPDATE submission_status SET
     received_at_ms = COALESCE((SELECT s.first_received_ms FROM submissions s
         WHERE s.record_id = submission_status.record_id
@@ -59,7 +70,15 @@ UPDATE submission_status SET
         WHERE s.record_id = submission_status.record_id
           AND s.collection = submission_status.collection), ''),
     flags = (SELECT COUNT(*) FROM flags f WHERE f.record_id = submission_status.record_id);
+UPDATE submission_status SET flag_kinds =
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'no_position') THEN 1 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'low_accuracy') THEN 2 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'outside_boundary') THEN 4 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'far_from_facility') THEN 8 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'photo_position_mismatch') THEN 16 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'photo_time_mismatch') THEN 32 ELSE 0 END) +
+    (CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.record_id = submission_status.record_id AND f.kind = 'implausible_capture_time') THEN 64 ELSE 0 END);
 CREATE INDEX submission_status_queue ON submission_status
-    (scope, status, flags, received_at_ms, captured_at, form, facility, member_id, record_id, collection);
-CREATE INDEX flags_kind ON flags (kind, scope, record_id)
+    (scope, status, flags, flag_kinds, received_at_ms, captured_at, form, facility, member_id,
+     record_id, collection)
 "#;
