@@ -481,17 +481,48 @@ async fn review(
     rng: &mut Rng,
     now_ms: i64,
 ) -> Result<(), StorageError> {
+    // A supervisor looks harder at flagged visits: fewer are approved as they are.
+    let mut flagged = std::collections::HashSet::new();
+    let mut page = 1;
+    loop {
+        let found = storage
+            .review_queue(&crate::review::queue::QueueQuery {
+                visible: Some(vec![scope.to_string()]),
+                municipality: None,
+                form: None,
+                facility: None,
+                member: None,
+                status: crate::review::queue::StatusFilter::All,
+                flag: crate::review::queue::FlagFilter::Flagged,
+                from: None,
+                to: None,
+                sort: crate::review::queue::Sort::Oldest,
+                page,
+            })
+            .await?;
+        flagged.extend(found.rows.into_iter().map(|r| r.id));
+        if page >= found.pages {
+            break;
+        }
+        page += 1;
+    }
     let mut decisions = Vec::new();
     for (collection, id, version) in storage.submission_versions(scope.as_str()).await? {
         let roll = rng.below(100);
-        let (decision, comment) = match roll {
-            0..85 => (Decision::Approved, ""),
-            85..91 => (
+        let (decision, comment) = match (flagged.contains(&id), roll) {
+            (true, 0..30) => (Decision::Approved, ""),
+            (true, 30..65) => (
+                Decision::HasIssues,
+                "The position is far from the facility: were you there? Add a photo of it.",
+            ),
+            (true, _) => continue,
+            (false, 0..85) => (Decision::Approved, ""),
+            (false, 85..91) => (
                 Decision::HasIssues,
                 "The photo does not show the facility; please add one.",
             ),
-            91..93 => (Decision::Rejected, "Duplicate of an earlier visit."),
-            _ => continue,
+            (false, 91..93) => (Decision::Rejected, "Duplicate of an earlier visit."),
+            (false, _) => continue,
         };
         decisions.push(NewReview {
             collection,

@@ -157,7 +157,7 @@ async fn the_demo_loads_and_each_municipality_sees_its_own(backend: Backend) {
             form: None,
             facility: None,
             member: None,
-            status: jmet::review::queue::StatusFilter::All,
+            status: jmet::review::queue::StatusFilter::ToReview,
             flag: jmet::review::queue::FlagFilter::Flagged,
             from: None,
             to: None,
@@ -166,7 +166,10 @@ async fn the_demo_loads_and_each_municipality_sees_its_own(backend: Backend) {
         })
         .await
         .unwrap();
-    assert!(queue.total > 0, "the demo has flagged visits to review");
+    assert!(
+        queue.total > 0,
+        "the demo has flagged visits waiting for review"
+    );
     assert!(
         queue
             .rows

@@ -240,7 +240,7 @@ pub static EN: Texts = Texts {
     sort_flags: "Most flags",
     captured_at: "Captured",
     received_at: "Received",
-    waiting: "waiting",
+    waiting: "Waiting",
     nothing_here: "Nothing matches these filters.",
     page: "Page",
     of: "of",
