@@ -13,6 +13,7 @@ pub mod facility;
 pub mod ids;
 pub mod indicator;
 pub mod media;
+pub mod open;
 pub mod review;
 pub mod sedp;
 pub mod series;

@@ -219,6 +219,7 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
             post(teams::revoke_device),
         )
         .merge(crate::web::routes())
+        .merge(crate::open::routes())
         .fallback(errors_as_json::not_found)
         .with_state(state)
         .layer(
