@@ -1,10 +1,32 @@
 //! Open data: the public monitoring panel and the exports anyone may download, without login.
 //! Only official (approved) figures, aggregated, without personal data.
 
+mod chart;
+mod pages;
+pub mod panel;
+mod texts;
+
 use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
 
 use crate::api::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/panel", get(pages::index))
+        .route("/panel/go", get(pages::go))
+        .route("/panel/{code}", get(pages::show))
+        .route("/static/panel.css", get(style))
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/panel.css"),
+    )
 }

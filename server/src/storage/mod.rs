@@ -10,6 +10,7 @@ mod forms;
 mod history;
 mod indicators;
 mod migration;
+mod open;
 mod queue;
 mod reference;
 mod reviews;
@@ -39,6 +40,7 @@ pub use facilities::StoredFacility;
 pub use forms::{FormSummary, SubmissionContext};
 pub use history::{CommentEntry, HistoryEntry, ReviewEntry};
 pub use indicators::{IndicatorView, MePlan};
+pub use open::{ApprovedSubmission, ChainLink, ChainPosition, FacilityVisits, PublishedHead};
 pub use reviews::NewReview;
 pub use series::{
     LsgEntry, LsgEntryView, ProjectionRun, StoredValue, SubmissionState, ValueBasis,

@@ -629,7 +629,7 @@ pub struct StoredValue {
     pub provisional: Option<ValueBasis>,
 }
 
-const VALUE_COLUMNS: &str = "indicator_code, facility, period, official_value, official_n, \
+pub(super) const VALUE_COLUMNS: &str = "indicator_code, facility, period, official_value, official_n, \
     official_evidence, provisional_value, provisional_n, provisional_evidence";
 
 async fn read_values(
@@ -638,28 +638,45 @@ async fn read_values(
 ) -> Result<Vec<StoredValue>, StorageError> {
     let mut out = Vec::new();
     for row in sql::query_all(conn, q).await? {
-        let basis = |at: usize| -> Result<Option<ValueBasis>, StorageError> {
-            let value: Option<f64> = row.try_get_by_index(at)?;
-            let n: i64 = row.try_get_by_index(at + 1)?;
-            let evidence: String = row.try_get_by_index(at + 2)?;
-            Ok(match value {
-                Some(value) => Some(ValueBasis {
-                    value,
-                    n,
-                    evidence: serde_json::from_str(&evidence).map_err(corrupt)?,
-                }),
-                None => None,
-            })
-        };
-        out.push(StoredValue {
-            indicator: row.try_get_by_index(0)?,
-            facility: row.try_get_by_index(1)?,
-            period: row.try_get_by_index(2)?,
-            official: basis(3)?,
-            provisional: basis(6)?,
-        });
+        out.push(value_at(&row, 0)?);
     }
     Ok(out)
+}
+
+/// Rows of a first text column (the period kind) followed by `VALUE_COLUMNS`.
+pub(super) async fn read_values_of(
+    conn: &impl ConnectionTrait,
+    q: Sql,
+) -> Result<Vec<(String, StoredValue)>, StorageError> {
+    let mut out = Vec::new();
+    for row in sql::query_all(conn, q).await? {
+        out.push((row.try_get_by_index(0)?, value_at(&row, 1)?));
+    }
+    Ok(out)
+}
+
+/// A value from `VALUE_COLUMNS` starting at column `at`.
+fn value_at(row: &sea_orm::QueryResult, at: usize) -> Result<StoredValue, StorageError> {
+    let basis = |at: usize| -> Result<Option<ValueBasis>, StorageError> {
+        let value: Option<f64> = row.try_get_by_index(at)?;
+        let n: i64 = row.try_get_by_index(at + 1)?;
+        let evidence: String = row.try_get_by_index(at + 2)?;
+        Ok(match value {
+            Some(value) => Some(ValueBasis {
+                value,
+                n,
+                evidence: serde_json::from_str(&evidence).map_err(corrupt)?,
+            }),
+            None => None,
+        })
+    };
+    Ok(StoredValue {
+        indicator: row.try_get_by_index(at)?,
+        facility: row.try_get_by_index(at + 1)?,
+        period: row.try_get_by_index(at + 2)?,
+        official: basis(at + 3)?,
+        provisional: basis(at + 6)?,
+    })
 }
 
 async fn entries_of(

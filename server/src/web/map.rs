@@ -132,6 +132,71 @@ pub fn render(input: &MapInput, width_px: u32, height_px: u32) -> Option<String>
     Some(svg)
 }
 
+/// A facility on the open panel's map, coloured by its latest monitored state.
+pub struct StateMarker {
+    pub at: Point<f64>,
+    pub label: String,
+    /// CSS class and fill: `good`, `warn`, `bad` or `none` (no approved visit yet).
+    pub state: &'static str,
+    /// Where the marker links to (the facility's row on the same page).
+    pub href: String,
+}
+
+fn state_fill(state: &str) -> &'static str {
+    match state {
+        "good" => "#1a7f37",
+        "warn" => "#bf8700",
+        "bad" => "#cf222e",
+        _ => "#8c959f",
+    }
+}
+
+/// The municipality with every facility as a coloured dot; None when nothing has a position.
+pub fn render_facilities(
+    boundary: Option<&MultiPolygon<f64>>,
+    markers: &[StateMarker],
+    title: &str,
+    width_px: u32,
+    height_px: u32,
+) -> Option<String> {
+    let (w, h) = (f64::from(width_px.max(1)), f64::from(height_px.max(1)));
+    let rings = boundary.map(valid_rings).unwrap_or_default();
+    let markers: Vec<&StateMarker> = markers.iter().filter(|m| valid(m.at.0)).collect();
+    let points: Vec<Coord<f64>> = rings
+        .iter()
+        .flatten()
+        .copied()
+        .chain(markers.iter().map(|m| m.at.0))
+        .collect();
+    let view = View::fit(&points, None, w, h)?;
+    let (wn, hn) = (num(w), num(h));
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {wn} {hn}" width="100%" role="img" aria-label="{}" class="facility-map">"#,
+        escape(title)
+    );
+    let d = boundary_path(&rings, &view);
+    if !d.is_empty() {
+        svg.push_str(&format!(
+            r##"<path class="map-boundary" d="{d}" fill-rule="evenodd" fill="#2f6f4f" fill-opacity="0.08" stroke="#2f6f4f" stroke-width="1.5" stroke-linejoin="round"/>"##
+        ));
+    }
+    for m in &markers {
+        let (x, y) = view.px(m.at.0);
+        svg.push_str(&format!(
+            r##"<a href="{}"><circle class="map-facility state-{}" cx="{}" cy="{}" r="7" fill="{}" stroke="#fff" stroke-width="2"><title>{}</title></circle></a>"##,
+            escape(&m.href),
+            m.state,
+            num(x),
+            num(y),
+            state_fill(m.state),
+            escape(&m.label)
+        ));
+    }
+    svg.push_str(&scale_bar(&view));
+    svg.push_str("</svg>");
+    Some(svg)
+}
+
 /// Human-readable distance for the scale bar: "500 m", "2 km", "1.5 km".
 pub fn distance_label(m: f64) -> String {
     if !m.is_finite() {
@@ -327,7 +392,7 @@ fn description(
 }
 
 /// One decimal is far below a screen pixel and keeps large boundaries small.
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     let r = (v * 10.0).round() / 10.0;
     // Avoids "-0", which is valid but makes equal outputs differ.
     if r == 0.0 {
@@ -337,7 +402,7 @@ fn num(v: f64) -> String {
     }
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

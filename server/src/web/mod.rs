@@ -6,7 +6,7 @@ mod i18n_ky;
 mod i18n_ru;
 pub mod map;
 mod queue_page;
-mod session;
+pub(crate) mod session;
 mod submission_page;
 
 use axum::Router;

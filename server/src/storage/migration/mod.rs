@@ -15,6 +15,7 @@ mod m20261124_000010_sedp;
 mod m20261124_000011_evidence;
 mod m20261125_000012_indicator_values;
 mod m20261125_000013_review_queue;
+mod m20261130_000014_published_heads;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000011_evidence::MIGRATION),
             Box::new(m20261125_000012_indicator_values::MIGRATION),
             Box::new(m20261125_000013_review_queue::MIGRATION),
+            Box::new(m20261130_000014_published_heads::MIGRATION),
         ]
     }
 }
