@@ -914,6 +914,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             Err(e) => tracing::warn!(error = %e, "indicator projection could not catch up"),
         }
     });
+    // The open panel publishes the audit chain's head once a day.
+    tokio::spawn(jmet::open::heads::publish_daily(storage.clone()));
     let settings = Settings {
         body_limit: args.body_limit,
         max_clock_skew_ms: args.max_clock_skew_secs.saturating_mul(1000),

@@ -33,6 +33,12 @@ pub fn short(v: f64) -> String {
     if text == "-0" { "0".into() } else { text }
 }
 
+/// A value as plain decimal text, to a millionth: what a machine-readable file carries.
+pub fn plain(v: f64) -> String {
+    let r = (v * 1e6).round() / 1e6;
+    if r == 0.0 { "0".into() } else { r.to_string() }
+}
+
 /// A line chart of an indicator's values over its periods, with the target (dashed) and the
 /// baseline (dotted) when known. An empty string when there is no value to draw.
 pub fn trend(

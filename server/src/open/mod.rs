@@ -2,8 +2,12 @@
 //! Only official (approved) figures, aggregated, without personal data.
 
 mod chart;
+mod exports;
+pub mod heads;
 mod pages;
 pub mod panel;
+mod redact;
+mod table;
 mod texts;
 
 use axum::Router;
@@ -19,6 +23,9 @@ pub fn routes() -> Router<AppState> {
         .route("/panel/go", get(pages::go))
         .route("/panel/{code}", get(pages::show))
         .route("/static/panel.css", get(style))
+        .route("/api/v1/open/audit/heads", get(heads::heads))
+        .route("/api/v1/open/audit/{seq}", get(heads::link))
+        .route("/api/v1/open/{code}/{file}", get(exports::export))
 }
 
 async fn style() -> impl IntoResponse {
