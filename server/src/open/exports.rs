@@ -557,9 +557,9 @@ async fn stream(
                 .await;
         }
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
+    // poll_fn, not unfold: the compression layer may poll again after the end.
+    let mut rx = rx;
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     Ok(Body::from_stream(body).into_response())
 }
 
