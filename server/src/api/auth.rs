@@ -155,5 +155,6 @@ fn describe(action: Action) -> &'static str {
         Action::ReadProvisional => "read provisional values and their evidence",
         Action::EnterLsgValues => "enter the LSG's values and assessment",
         Action::Review => "review submissions",
+        Action::RecordCouncilDecision => "record council decisions",
     }
 }

@@ -12,6 +12,8 @@ use sync_protocol::Scope;
 use super::AppState;
 use super::auth::{Caller, Device};
 use super::body::JsonBody;
+use super::openapi::errors::{Forbidden, JsonBodyErrors, NotFound, Unauthorized};
+use super::openapi::{ApiError, Binary};
 use crate::access::{Action, Principal};
 use crate::blobs::{BlobKind, BlobName};
 use crate::error::AppError;
@@ -49,8 +51,24 @@ impl From<UploadError> for AppError {
     }
 }
 
-/// `GET /api/v1/uploads/{sha256}`: how much of a photo the server has (`received`), and whether
-/// it is complete. A phone asks this before sending, and again after a dropped connection.
+/// How much of a photo the server has (`received`), and whether it is complete. A phone asks
+/// this before sending, and again after a dropped connection.
+#[utoipa::path(
+    get,
+    path = "/api/v1/uploads/{sha256}",
+    tag = "evidence",
+    operation_id = "upload_status",
+    params(("sha256" = String, Path, description = "The photo's SHA-256, 64 lowercase hex digits.")),
+    responses(
+        (status = 200, description = "The upload's state.", body = Object,
+            example = json!({"received": 0, "complete": false})),
+        Unauthorized,
+        (status = 403, description = "`forbidden`: a person's token; uploads are for devices.",
+            body = ApiError),
+        NotFound,
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn upload_status(
     State(app): State<AppState>,
     Device(_device): Device,
@@ -59,9 +77,36 @@ pub async fn upload_status(
     Ok(Json(upload::status(&app.storage, &sha256).await?))
 }
 
-/// `PUT /api/v1/uploads/{sha256}` with `Content-Range: bytes START-END/TOTAL`: one piece. The
-/// piece must start where the server's `received` is (409 `upload_offset` otherwise, with the
-/// right offset). The last piece is answered 201 once the photo is verified and kept.
+/// One piece of a photo, with `Content-Range: bytes START-END/TOTAL`. The piece must start where
+/// the server's `received` is (409 `upload_offset` otherwise, with the right offset). The last
+/// piece is answered 201 once the photo is verified and kept.
+#[utoipa::path(
+    put,
+    path = "/api/v1/uploads/{sha256}",
+    tag = "evidence",
+    operation_id = "upload_piece",
+    params(
+        ("sha256" = String, Path, description = "The photo's SHA-256, 64 lowercase hex digits."),
+        ("Content-Range" = String, Header, description = "`bytes START-END/TOTAL`."),
+    ),
+    request_body(content = Binary, content_type = "application/octet-stream",
+        description = "The piece's bytes."),
+    responses(
+        (status = 200, description = "Stored; more pieces to come.", body = Object),
+        (status = 201, description = "The photo is complete, verified and kept.", body = Object),
+        (status = 400, description = "`bad_content_range`, or `bad_encoding`.", body = ApiError),
+        Unauthorized,
+        (status = 403, description = "`forbidden`: a person's token; uploads are for devices.",
+            body = ApiError),
+        NotFound,
+        (status = 409, description = "`upload_offset`: send from the `Upload-Offset` header's \
+            offset; `conflict`: the total differs from an earlier piece's.", body = ApiError),
+        (status = 413, description = "`photo_too_large` or `body_too_large`.", body = ApiError),
+        (status = 422, description = "`hash_mismatch`, or the image is not acceptable \
+            (`corrupt_image`, `not_an_image`, …).", body = ApiError),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn upload_piece(
     State(app): State<AppState>,
     Device(device): Device,
@@ -146,8 +191,24 @@ fn deny(caller: &Caller) -> AppError {
     }
 }
 
-/// `GET /api/v1/visits/{record_id}/evidence`: the visit's photos (each `ready` or `pending`
-/// while its bytes have not arrived) and its flags.
+/// The visit's photos (each `ready`, or `pending` while its bytes have not arrived) and its
+/// flags.
+#[utoipa::path(
+    get,
+    path = "/api/v1/visits/{visit_id}/evidence",
+    tag = "evidence",
+    operation_id = "visit_evidence",
+    params(("visit_id" = String, Path, description = "The visit's record id.")),
+    responses(
+        (status = 200, description = "The evidence.", body = Object,
+            example = json!({"visit_id": "…", "municipality": "…", "deleted": false,
+                "photos": [], "flags": []})),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn visit_evidence(
     State(app): State<AppState>,
     caller: Caller,
@@ -203,8 +264,33 @@ pub async fn visit_evidence(
     })))
 }
 
-/// `GET /api/v1/photos/{sha256}/{variant}`: `thumb320`, `thumb1280`, `stripped` (no metadata)
-/// or `original` (supervisors and admins only). Content-addressed, so cached for a year.
+/// A photo's bytes: `thumb320`, `thumb1280`, `stripped` (no metadata) or `original`
+/// (supervisors and admins only). Content-addressed, so cached for a year.
+#[utoipa::path(
+    get,
+    path = "/api/v1/photos/{sha256}/{variant}",
+    tag = "evidence",
+    operation_id = "photo_bytes",
+    params(
+        ("sha256" = String, Path, description = "The photo's SHA-256, 64 lowercase hex digits."),
+        ("variant" = String, Path,
+            description = "`thumb320`, `thumb1280`, `stripped` or `original`."),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer."),
+    ),
+    responses(
+        (status = 200, description = "The image.", content(
+            (Binary = "image/jpeg"),
+            (Binary = "image/png"),
+        )),
+        (status = 202, description = "The record came through sync; its bytes have not arrived.",
+            body = Object, example = json!({"status": "pending", "message": "…"})),
+        (status = 304, description = "Not modified (`If-None-Match`)."),
+        Unauthorized,
+        (status = 404, description = "`not_found`: no such photo or variant, or not one the \
+            caller may see.", body = ApiError),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn photo_bytes(
     State(app): State<AppState>,
     caller: Caller,
@@ -300,7 +386,20 @@ fn header(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// `GET /api/v1/gps-thresholds`: by facility kind, `*` being the default.
+/// How far from its facility a visit may be before it is flagged, by facility kind (`*` being
+/// the default).
+#[utoipa::path(
+    get,
+    path = "/api/v1/gps-thresholds",
+    tag = "evidence",
+    operation_id = "gps_thresholds",
+    responses(
+        (status = 200, description = "The thresholds by facility kind.", body = Object),
+        Unauthorized,
+        Forbidden,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn thresholds(
     State(app): State<AppState>,
     caller: Caller,
@@ -309,7 +408,25 @@ pub async fn thresholds(
     Ok(Json(json!(app.storage.all_thresholds().await?)))
 }
 
-/// `PUT /api/v1/gps-thresholds/{kind}`: then every visit's flags are recomputed.
+/// Sets a facility kind's GPS thresholds; then every visit's flags are recomputed.
+#[utoipa::path(
+    put,
+    path = "/api/v1/gps-thresholds/{kind}",
+    tag = "evidence",
+    operation_id = "set_gps_thresholds",
+    params(("kind" = String, Path, description = "A facility kind, or `*` for the default.")),
+    request_body(content = Object, description = "The thresholds \
+        (see `crate::evidence::gps::Thresholds`)."),
+    responses(
+        (status = 200, description = "Stored; how many visits were checked again.", body = Object,
+            example = json!({"facility_kind": "school", "thresholds": {}, "visits_rechecked": 0})),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn set_thresholds(
     State(app): State<AppState>,
     caller: Caller,

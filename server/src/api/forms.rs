@@ -10,11 +10,26 @@ use sync_protocol::{FormDef, FormId};
 use super::AppState;
 use super::auth::Caller;
 use super::body::TextBody;
+use super::openapi::errors::{
+    Conflict, Forbidden, Invalid, NotFound, TextBodyErrors, Unauthorized,
+};
 use crate::access::Action;
 use crate::error::AppError;
 use crate::storage::FormSummary;
 
-/// `GET /api/v1/forms`: every version of every form.
+/// Every version of every form.
+#[utoipa::path(
+    get,
+    path = "/api/v1/forms",
+    tag = "forms",
+    operation_id = "list_forms",
+    responses(
+        (status = 200, description = "Every version of every form.", body = [Object]),
+        Unauthorized,
+        Forbidden,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -23,7 +38,24 @@ pub async fn list(
     Ok(Json(app.storage.forms().await?))
 }
 
-/// `GET /api/v1/forms/{form_id}/{version}`: one definition, as phones receive it.
+/// One form definition, as phones receive it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/forms/{form_id}/{version}",
+    tag = "forms",
+    operation_id = "get_form",
+    params(
+        ("form_id" = String, Path, description = "The form's id."),
+        ("version" = u32, Path, description = "The form's version."),
+    ),
+    responses(
+        (status = 200, description = "The definition (sync protocol `FormDef`).", body = Object),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn get(
     State(app): State<AppState>,
     caller: Caller,
@@ -40,8 +72,27 @@ pub async fn get(
         .ok_or_else(missing)
 }
 
-/// `POST /api/v1/forms`: a form definition (JSON). 201 when stored, 200 when this exact version
-/// was already there, 409 when that version exists with different content.
+/// Publishes a form definition (JSON): 201 when stored, 200 when this exact version was already
+/// there, 409 when that version exists with different content.
+#[utoipa::path(
+    post,
+    path = "/api/v1/forms",
+    tag = "forms",
+    operation_id = "import_form",
+    request_body(content = Object, description = "A form definition (sync protocol `FormDef`)."),
+    responses(
+        (status = 201, description = "Stored.", body = Object,
+            example = json!({"form": "resident_survey", "version": 1, "created": true})),
+        (status = 200, description = "This exact version was already stored.", body = Object,
+            example = json!({"form": "resident_survey", "version": 1, "created": false})),
+        TextBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Conflict,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn import(
     State(app): State<AppState>,
     caller: Caller,

@@ -8,6 +8,7 @@ mod evidence;
 mod forms;
 mod health;
 mod municipality;
+pub mod openapi;
 mod results;
 pub(crate) mod reviews;
 pub(crate) mod session;
@@ -21,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
 use tower::ServiceBuilder;
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -29,6 +29,8 @@ use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::storage::Storage;
 use crate::sync::ServerClock;
@@ -80,6 +82,8 @@ pub struct AppInner {
     pub clock: ServerClock,
     pub login_throttle: throttle::LoginThrottle,
     pub evidence: crate::evidence::Evidence,
+    /// The OpenAPI document, as served at `GET /api/v1/openapi.json`.
+    pub openapi: bytes::Bytes,
 }
 
 pub type AppState = Arc<AppInner>;
@@ -88,6 +92,13 @@ pub type AppState = Arc<AppInner>;
 pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Settings) -> Router {
     let timeout = settings.request_timeout;
     let push_limit = ConcurrencyLimitLayer::new(settings.push_concurrency.max(1));
+    let (api, doc) = api_routes(push_limit).split_for_parts();
+    // The public routes of `crate::open` join the document here once they are annotated: have
+    // `crate::open` build an `OpenApiRouter` with `routes!` as `api_routes` does, serve its
+    // `Router` from `open::routes()` and hand its paths out as `open::openapi()` (for example
+    // `router().into_openapi()`), then make `doc` mutable and write
+    // `doc.merge(crate::open::openapi());` on the next line.
+    let openapi = openapi::to_json(&openapi::finish(doc));
     let state: AppState = Arc::new(AppInner {
         storage,
         clock: ServerClock::default(),
@@ -98,127 +109,9 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
             settings.photo_processing,
         ),
         settings,
+        openapi,
     });
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/api/v1/sync/push", post(sync::push).layer(push_limit))
-        .route("/api/v1/sync/pull", get(sync::pull))
-        .route("/api/v1/enroll", post(enroll::enroll))
-        .route("/api/v1/login", post(session::login))
-        .route("/api/v1/logout", post(session::logout))
-        .route("/api/v1/me", get(session::me))
-        .route("/api/v1/me/tokens", post(session::create_token))
-        .route(
-            "/api/v1/me/tokens/{token_id}",
-            delete(session::revoke_token),
-        )
-        .route("/api/v1/users", get(users::list).post(users::create))
-        .route("/api/v1/users/{user_id}/disable", post(users::disable))
-        .route(
-            "/api/v1/territories",
-            get(territories::list).post(territories::import),
-        )
-        .route("/api/v1/forms", get(forms::list).post(forms::import))
-        .route("/api/v1/forms/{form_id}/{version}", get(forms::get))
-        .route("/api/v1/facilities", post(municipality::import_facilities))
-        .route("/api/v1/indicators/{code}/series", get(results::series))
-        .route(
-            "/api/v1/indicators/{code}/entries/{period}",
-            axum::routing::put(results::put_entry).delete(results::delete_entry),
-        )
-        .route(
-            "/api/v1/municipalities/{code}/plan-vs-fact",
-            get(results::plan_vs_fact),
-        )
-        .route("/api/v1/municipalities/{code}/survey", get(results::survey))
-        .route(
-            "/api/v1/municipalities/{code}/scorecard/{year}",
-            get(results::scorecard),
-        )
-        .route(
-            "/api/v1/municipalities/{code}/scorecard/{year}/assessment",
-            axum::routing::put(results::put_assessment),
-        )
-        .route(
-            "/api/v1/municipalities/{code}/lsg-entries",
-            get(results::entries),
-        )
-        .route(
-            "/api/v1/submissions/{collection}/{id}/status",
-            get(reviews::status),
-        )
-        .route(
-            "/api/v1/submissions/{collection}/{id}/reviews",
-            post(reviews::decide),
-        )
-        .route(
-            "/api/v1/submissions/{collection}/{id}/comments",
-            post(reviews::comment),
-        )
-        .route(
-            "/api/v1/submissions/{collection}/{id}",
-            get(reviews::detail),
-        )
-        .route("/api/v1/review-queue", get(reviews::queue))
-        .route("/api/v1/review-queue/approve", post(reviews::bulk_approve))
-        .route("/api/v1/indicators", post(municipality::import_indicators))
-        .route(
-            "/api/v1/municipalities/{code}/facilities",
-            get(municipality::facilities),
-        )
-        .route(
-            "/api/v1/municipalities/{code}/indicators",
-            get(municipality::indicators),
-        )
-        .route(
-            "/api/v1/municipalities/{code}/plan",
-            get(municipality::plan).put(municipality::set_plan),
-        )
-        .route(
-            "/api/v1/municipalities/{code}/plan/approve",
-            post(municipality::approve_plan),
-        )
-        .route(
-            "/api/v1/municipalities/{code}/sedp",
-            get(municipality::sedp).put(municipality::set_sedp),
-        )
-        .route("/api/v1/municipalities/{code}/teams", get(teams::list))
-        .route("/api/v1/teams", post(teams::create))
-        .route(
-            "/api/v1/teams/{team_id}/members",
-            get(teams::members).post(teams::add_member),
-        )
-        .route("/api/v1/members/{member_id}/leave", post(teams::leave))
-        .route(
-            "/api/v1/uploads/{sha256}",
-            get(evidence::upload_status).put(evidence::upload_piece),
-        )
-        .route(
-            "/api/v1/photos/{sha256}/{variant}",
-            get(evidence::photo_bytes),
-        )
-        .route(
-            "/api/v1/visits/{visit_id}/evidence",
-            get(evidence::visit_evidence),
-        )
-        .route("/api/v1/gps-thresholds", get(evidence::thresholds))
-        .route(
-            "/api/v1/gps-thresholds/{kind}",
-            axum::routing::put(evidence::set_thresholds),
-        )
-        .route(
-            "/api/v1/members/{member_id}/devices",
-            get(teams::member_devices),
-        )
-        .route(
-            "/api/v1/members/{member_id}/enrollment-codes",
-            post(teams::enrollment_code),
-        )
-        .route(
-            "/api/v1/devices/{device_id}/revoke",
-            post(teams::revoke_device),
-        )
-        .merge(crate::web::routes())
+    api.merge(crate::web::routes())
         .merge(crate::open::routes())
         .fallback(errors_as_json::not_found)
         .with_state(state)
@@ -235,4 +128,59 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
                     timeout,
                 )),
         )
+}
+
+/// Every route of the API, each registered with its documentation by one `routes!` call (see
+/// `openapi` for how to add one). Register no `/api/` route any other way: `tests/e2e/openapi.rs`
+/// checks that every route here is documented and answers.
+fn api_routes(push_limit: ConcurrencyLimitLayer) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::healthz))
+        .routes(routes!(openapi::document))
+        // Pushes wait their turn before their body is read: the limit wraps this route alone.
+        .routes(routes!(sync::push).layer(push_limit))
+        .routes(routes!(sync::pull))
+        .routes(routes!(enroll::enroll))
+        .routes(routes!(session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::me))
+        .routes(routes!(session::create_token))
+        .routes(routes!(session::revoke_token))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::disable))
+        .routes(routes!(territories::list, territories::import))
+        .routes(routes!(forms::list, forms::import))
+        .routes(routes!(forms::get))
+        .routes(routes!(municipality::import_facilities))
+        .routes(routes!(results::series))
+        .routes(routes!(results::put_entry, results::delete_entry))
+        .routes(routes!(results::plan_vs_fact))
+        .routes(routes!(results::survey))
+        .routes(routes!(results::scorecard))
+        .routes(routes!(results::put_assessment))
+        .routes(routes!(results::entries))
+        .routes(routes!(reviews::status))
+        .routes(routes!(reviews::decide))
+        .routes(routes!(reviews::comment))
+        .routes(routes!(reviews::detail))
+        .routes(routes!(reviews::queue))
+        .routes(routes!(reviews::bulk_approve))
+        .routes(routes!(municipality::import_indicators))
+        .routes(routes!(municipality::facilities))
+        .routes(routes!(municipality::indicators))
+        .routes(routes!(municipality::plan, municipality::set_plan))
+        .routes(routes!(municipality::approve_plan))
+        .routes(routes!(municipality::sedp, municipality::set_sedp))
+        .routes(routes!(teams::list))
+        .routes(routes!(teams::create))
+        .routes(routes!(teams::members, teams::add_member))
+        .routes(routes!(teams::leave))
+        .routes(routes!(evidence::upload_status, evidence::upload_piece))
+        .routes(routes!(evidence::photo_bytes))
+        .routes(routes!(evidence::visit_evidence))
+        .routes(routes!(evidence::thresholds))
+        .routes(routes!(evidence::set_thresholds))
+        .routes(routes!(teams::member_devices))
+        .routes(routes!(teams::enrollment_code))
+        .routes(routes!(teams::revoke_device))
 }

@@ -6,10 +6,14 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sync_protocol::Scope;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
 use super::body::{JsonBody, TextBody, parse_import};
+use super::openapi::errors::{
+    Conflict, Forbidden, Invalid, JsonBodyErrors, NotFound, TextBodyErrors, Unauthorized,
+};
 use crate::access::Action;
 use crate::error::AppError;
 use crate::storage::{IndicatorView, MePlan};
@@ -18,7 +22,24 @@ pub(super) fn municipality(code: &str) -> Result<Scope, AppError> {
     Scope::parse(code).map_err(|e| AppError::NotFound(format!("no municipality {code:?}: {e}")))
 }
 
-/// `GET /api/v1/municipalities/{code}/facilities`, shaped as phones receive them.
+/// The municipality's facilities, shaped as phones receive them.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/facilities",
+    tag = "municipality",
+    operation_id = "list_facilities",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    responses(
+        (status = 200, description = "The facilities.", body = [Object],
+            example = json!([{"code": "…", "municipality": "…", "kind": "school", "name_ky": "…",
+                "name_ru": "…", "name_en": "…", "location": {"lat": 42.87, "lon": 74.59},
+                "delegated": false}])),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn facilities(
     State(app): State<AppState>,
     caller: Caller,
@@ -66,7 +87,22 @@ fn require_rows<'a>(
     Ok(())
 }
 
-/// `POST /api/v1/facilities`: a facilities CSV (the format of `jmet facility import`).
+/// Imports a facilities CSV (the format of `jmet facility import`), whole or not at all.
+#[utoipa::path(
+    post,
+    path = "/api/v1/facilities",
+    tag = "municipality",
+    operation_id = "import_facilities",
+    request_body(content = String, content_type = "text/csv", description = "A facilities CSV."),
+    responses(
+        (status = 201, description = "Imported.", body = Object, example = json!({"imported": 12})),
+        TextBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn import_facilities(
     State(app): State<AppState>,
     caller: Caller,
@@ -93,8 +129,21 @@ pub async fn import_facilities(
     Ok((StatusCode::CREATED, Json(json!({"imported": count}))))
 }
 
-/// `GET /api/v1/municipalities/{code}/indicators`: the SEDP's indicators, each marked with
-/// whether the M&E plan holds it.
+/// The SEDP's indicators, each marked with whether the M&E plan holds it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/indicators",
+    tag = "municipality",
+    operation_id = "list_indicators",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    responses(
+        (status = 200, description = "The indicators.", body = [Object]),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn indicators(
     State(app): State<AppState>,
     caller: Caller,
@@ -108,7 +157,22 @@ pub async fn indicators(
     Ok(Json(all))
 }
 
-/// `POST /api/v1/indicators`: an indicators CSV (the format of `jmet indicator import`).
+/// Imports an indicators CSV (the format of `jmet indicator import`), whole or not at all.
+#[utoipa::path(
+    post,
+    path = "/api/v1/indicators",
+    tag = "municipality",
+    operation_id = "import_indicators",
+    request_body(content = String, content_type = "text/csv", description = "An indicators CSV."),
+    responses(
+        (status = 201, description = "Imported.", body = Object, example = json!({"imported": 12})),
+        TextBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn import_indicators(
     State(app): State<AppState>,
     caller: Caller,
@@ -134,7 +198,21 @@ pub async fn import_indicators(
     Ok((StatusCode::CREATED, Json(json!({"imported": count}))))
 }
 
-/// `GET /api/v1/municipalities/{code}/plan`: the M&E plan (404 while there is none).
+/// The M&E plan (404 while there is none).
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/plan",
+    tag = "municipality",
+    operation_id = "get_plan",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    responses(
+        (status = 200, description = "The plan.", body = Object),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn plan(
     State(app): State<AppState>,
     caller: Caller,
@@ -161,13 +239,32 @@ pub async fn plan(
     Ok(Json(plan))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanBody {
+    /// Codes of the SEDP indicators chosen for the JMET.
     indicators: Vec<String>,
 }
 
-/// `PUT /api/v1/municipalities/{code}/plan`: the indicators chosen for the JMET, as a draft.
+/// Sets the indicators chosen for the JMET, as a draft plan.
+#[utoipa::path(
+    put,
+    path = "/api/v1/municipalities/{code}/plan",
+    tag = "municipality",
+    operation_id = "set_plan",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    request_body = PlanBody,
+    responses(
+        (status = 200, description = "The plan as it now stands.", body = Object),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn set_plan(
     State(app): State<AppState>,
     caller: Caller,
@@ -183,15 +280,34 @@ pub async fn set_plan(
     plan_answer(&app, &m).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveBody {
     /// The council session's date, `YYYY-MM-DD`.
     session_date: String,
+    /// The number of the council's decision.
     decision: String,
 }
 
-/// `POST /api/v1/municipalities/{code}/plan/approve`: the council approved the plan at a session.
+/// Records that the council approved the plan at a session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/municipalities/{code}/plan/approve",
+    tag = "municipality",
+    operation_id = "approve_plan",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    request_body = ApproveBody,
+    responses(
+        (status = 200, description = "The approved plan.", body = Object),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn approve_plan(
     State(app): State<AppState>,
     caller: Caller,
@@ -226,7 +342,21 @@ async fn plan_answer(app: &AppState, m: &Scope) -> Result<Json<MePlan>, AppError
         .ok_or_else(|| AppError::internal("a plan just written is missing"))
 }
 
-/// `GET /api/v1/municipalities/{code}/sedp`: the SEDP with its goals and JAP actions.
+/// The SEDP with its goals and JAP actions.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/sedp",
+    tag = "municipality",
+    operation_id = "get_sedp",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    responses(
+        (status = 200, description = "The SEDP.", body = Object),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn sedp(
     State(app): State<AppState>,
     caller: Caller,
@@ -241,7 +371,24 @@ pub async fn sedp(
         .ok_or_else(|| AppError::NotFound(format!("{m} has no SEDP yet")))
 }
 
-/// `PUT /api/v1/municipalities/{code}/sedp`: replaces the SEDP document (see `crate::sedp`).
+/// Replaces the SEDP document (see `crate::sedp`).
+#[utoipa::path(
+    put,
+    path = "/api/v1/municipalities/{code}/sedp",
+    tag = "municipality",
+    operation_id = "set_sedp",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    request_body(content = Object, description = "The SEDP document."),
+    responses(
+        (status = 200, description = "The SEDP as stored.", body = Object),
+        TextBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn set_sedp(
     State(app): State<AppState>,
     caller: Caller,

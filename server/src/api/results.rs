@@ -7,11 +7,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::municipality::municipality;
+use super::openapi::errors::{
+    BadRequest, Forbidden, Invalid, JsonBodyErrors, NotFound, Unauthorized,
+};
 use crate::access::Action;
 use crate::error::AppError;
 use crate::series::plan::Basis;
@@ -55,16 +59,36 @@ fn parse_basis(text: Option<&str>, view: View, public: bool) -> Result<Basis, Ap
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesQuery {
+    /// `year` (the default), `half`, `quarter` or `month`.
     period: Option<String>,
+    /// One facility's code; the whole municipality when left out.
     facility: Option<String>,
+    /// The first period, e.g. `2026`, `2026-H1`, `2026-Q3` or `2026-05`.
     from: Option<String>,
+    /// The last period.
     to: Option<String>,
 }
 
-/// `GET /api/v1/indicators/{code}/series?period=year|half|quarter|month&facility=&from=&to=`
+/// An indicator's values over time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/indicators/{code}/series",
+    tag = "results",
+    operation_id = "indicator_series",
+    params(("code" = String, Path, description = "The indicator's code."), SeriesQuery),
+    responses(
+        (status = 200, description = "The series.", body = Object),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn series(
     State(app): State<AppState>,
     caller: Caller,
@@ -104,14 +128,32 @@ pub async fn series(
     .ok_or_else(missing)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PlanQuery {
+    /// A period such as `2026`, `2026-H1`, `2026-Q3` or `2026-05`; this year when left out.
     period: Option<String>,
+    /// `official` (the default) or `provisional` (signed-in users of the municipality).
     basis: Option<String>,
 }
 
-/// `GET /api/v1/municipalities/{code}/plan-vs-fact?period=2026&basis=official|provisional`
+/// The M&E plan's indicators: targets against what was measured.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/plan-vs-fact",
+    tag = "results",
+    operation_id = "plan_vs_fact",
+    params(("code" = String, Path, description = "The municipality's code."), PlanQuery),
+    responses(
+        (status = 200, description = "Plan versus fact.", body = Object),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn plan_vs_fact(
     State(app): State<AppState>,
     caller: Caller,
@@ -132,14 +174,32 @@ pub async fn plan_vs_fact(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SurveyQuery {
+    /// The survey form; `resident_survey` when left out.
     form: Option<String>,
+    /// `official` (the default) or `provisional` (signed-in users of the municipality).
     basis: Option<String>,
 }
 
-/// `GET /api/v1/municipalities/{code}/survey?form=resident_survey&basis=official|provisional`
+/// A survey's results in the municipality.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/survey",
+    tag = "results",
+    operation_id = "survey_results",
+    params(("code" = String, Path, description = "The municipality's code."), SurveyQuery),
+    responses(
+        (status = 200, description = "The survey's results.", body = Object),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn survey(
     State(app): State<AppState>,
     caller: Caller,
@@ -163,7 +223,25 @@ fn parse_year(text: &str) -> Result<i32, AppError> {
         .ok_or_else(|| bad("invalid_period", format!("{text:?} is not a year")))
 }
 
-/// `GET /api/v1/municipalities/{code}/scorecard/{year}`
+/// The year's scorecard.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/scorecard/{year}",
+    tag = "results",
+    operation_id = "scorecard",
+    params(
+        ("code" = String, Path, description = "The municipality's code."),
+        ("year" = i32, Path, description = "The year."),
+    ),
+    responses(
+        (status = 200, description = "The scorecard.", body = Object),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn scorecard(
     State(app): State<AppState>,
     caller: Caller,
@@ -177,15 +255,38 @@ pub async fn scorecard(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssessmentBody {
+    /// The assessment's items (see `crate::series::scorecard::AssessmentItem`).
+    #[schema(value_type = Vec<Object>)]
     items: Vec<AssessmentItem>,
     #[serde(default)]
     comment: String,
 }
 
-/// `PUT /api/v1/municipalities/{code}/scorecard/{year}/assessment`: the staff assessment.
+/// Sets the staff assessment of the year's scorecard.
+#[utoipa::path(
+    put,
+    path = "/api/v1/municipalities/{code}/scorecard/{year}/assessment",
+    tag = "results",
+    operation_id = "put_assessment",
+    params(
+        ("code" = String, Path, description = "The municipality's code."),
+        ("year" = i32, Path, description = "The year."),
+    ),
+    request_body = AssessmentBody,
+    responses(
+        (status = 204, description = "Stored."),
+        JsonBodyErrors,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn put_assessment(
     State(app): State<AppState>,
     caller: Caller,
@@ -213,9 +314,10 @@ pub async fn put_assessment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntryBody {
+    /// A finite number.
     value: f64,
     #[serde(default)]
     note: String,
@@ -236,7 +338,28 @@ async fn entry_scope(
     Ok(m)
 }
 
-/// `PUT /api/v1/indicators/{code}/entries/{period}`: a value the LSG measured.
+/// Sets a value the LSG measured for a period.
+#[utoipa::path(
+    put,
+    path = "/api/v1/indicators/{code}/entries/{period}",
+    tag = "results",
+    operation_id = "put_lsg_entry",
+    params(
+        ("code" = String, Path, description = "The indicator's code."),
+        ("period" = String, Path, description = "`2026`, `2026-H1`, `2026-Q3` or `2026-05`."),
+    ),
+    request_body = EntryBody,
+    responses(
+        (status = 204, description = "Stored."),
+        JsonBodyErrors,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn put_entry(
     State(app): State<AppState>,
     caller: Caller,
@@ -260,7 +383,25 @@ pub async fn put_entry(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /api/v1/indicators/{code}/entries/{period}`
+/// Removes a value the LSG entered for a period.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/indicators/{code}/entries/{period}",
+    tag = "results",
+    operation_id = "delete_lsg_entry",
+    params(
+        ("code" = String, Path, description = "The indicator's code."),
+        ("period" = String, Path, description = "`2026`, `2026-H1`, `2026-Q3` or `2026-05`."),
+    ),
+    responses(
+        (status = 204, description = "Removed."),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn delete_entry(
     State(app): State<AppState>,
     caller: Caller,
@@ -279,7 +420,22 @@ pub async fn delete_entry(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/municipalities/{code}/lsg-entries`
+/// The values the LSG entered in the municipality.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/lsg-entries",
+    tag = "results",
+    operation_id = "list_lsg_entries",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    responses(
+        (status = 200, description = "The entries.", body = Object,
+            example = json!({"municipality": "…", "entries": []})),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn entries(
     State(app): State<AppState>,
     caller: Caller,

@@ -7,11 +7,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sync_protocol::Scope;
 use sync_protocol::review::Decision;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::municipality::municipality;
+use super::openapi::errors::{
+    BadRequest, Conflict, Forbidden, Invalid, JsonBodyErrors, NotFound, Unauthorized,
+};
 use crate::access::{Action, Principal};
 use crate::error::AppError;
 use crate::review::queue::{QueuePage, QueueQuery};
@@ -59,7 +63,26 @@ async fn readable(
     Ok((collection, state, m))
 }
 
-/// `GET /api/v1/submissions/{collection}/{id}/status`
+/// A submission's review status and version.
+#[utoipa::path(
+    get,
+    path = "/api/v1/submissions/{collection}/{id}/status",
+    tag = "review",
+    operation_id = "submission_status",
+    params(
+        ("collection" = String, Path, description = "`visits` or `survey_responses`."),
+        ("id" = String, Path, description = "The submission's record id."),
+    ),
+    responses(
+        (status = 200, description = "The status.", body = Object,
+            example = json!({"collection": "visits", "id": "…", "municipality": "…",
+                "status": "received", "version": "…", "deleted": false})),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn status(
     State(app): State<AppState>,
     caller: Caller,
@@ -76,8 +99,25 @@ pub async fn status(
     })))
 }
 
-/// `GET /api/v1/submissions/{collection}/{id}`: answers, photos, flags, history, decisions and
-/// comments. Names people, so not for state bodies.
+/// A submission's answers, photos, flags, history, decisions and comments. Names people, so not
+/// for state bodies.
+#[utoipa::path(
+    get,
+    path = "/api/v1/submissions/{collection}/{id}",
+    tag = "review",
+    operation_id = "submission_detail",
+    params(
+        ("collection" = String, Path, description = "`visits` or `survey_responses`."),
+        ("id" = String, Path, description = "The submission's record id."),
+    ),
+    responses(
+        (status = 200, description = "The submission in detail.", body = Object),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn detail(
     State(app): State<AppState>,
     caller: Caller,
@@ -95,9 +135,10 @@ pub async fn detail(
     Ok(Json(json!(detail)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewBody {
+    /// `approved`, `has_issues` or `rejected`.
     decision: String,
     /// The version the reviewer looked at; the current one when left out.
     version: Option<String>,
@@ -105,7 +146,29 @@ pub struct ReviewBody {
     comment: String,
 }
 
-/// `POST /api/v1/submissions/{collection}/{id}/reviews`: approve, send back or reject.
+/// Approves a submission, sends it back with issues, or rejects it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/submissions/{collection}/{id}/reviews",
+    tag = "review",
+    operation_id = "decide_submission",
+    params(
+        ("collection" = String, Path, description = "`visits` or `survey_responses`."),
+        ("id" = String, Path, description = "The submission's record id."),
+    ),
+    request_body = ReviewBody,
+    responses(
+        (status = 200, description = "The decision as recorded.", body = Object),
+        JsonBodyErrors,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn decide(
     State(app): State<AppState>,
     caller: Caller,
@@ -137,13 +200,35 @@ pub async fn decide(
     Ok(Json(json!(decided)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentBody {
     text: String,
 }
 
-/// `POST /api/v1/submissions/{collection}/{id}/comments`: a reviewer's comment to the team.
+/// A reviewer's comment to the team.
+#[utoipa::path(
+    post,
+    path = "/api/v1/submissions/{collection}/{id}/comments",
+    tag = "review",
+    operation_id = "comment_submission",
+    params(
+        ("collection" = String, Path, description = "`visits` or `survey_responses`."),
+        ("id" = String, Path, description = "The submission's record id."),
+    ),
+    request_body = CommentBody,
+    responses(
+        (status = 201, description = "The comment as recorded.", body = Object,
+            example = json!({"comment": {}})),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn comment(
     State(app): State<AppState>,
     caller: Caller,
@@ -181,27 +266,39 @@ pub fn reviewable(caller: &Principal) -> Result<Option<Vec<String>>, AppError> {
 }
 
 /// Query parameters of the queue, shared by the API and the console.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QueueParams {
+    /// One municipality's code; every one the reviewer may review when empty.
     #[serde(default)]
     pub municipality: String,
+    /// One form's id.
     #[serde(default)]
     pub form: String,
+    /// One facility's code.
     #[serde(default)]
     pub facility: String,
+    /// One team member's id.
     #[serde(default)]
     pub member: String,
+    /// `to_review` (the default), `all`, `received`, `has_issues`, `approved`, `rejected` or
+    /// `edited_after_review`.
     #[serde(default)]
     pub status: String,
+    /// `none`, `any`, or a flag kind such as `far_from_facility`.
     #[serde(default)]
     pub flag: String,
+    /// The first day, `YYYY-MM-DD`.
     #[serde(default)]
     pub from: String,
+    /// The last day, `YYYY-MM-DD`.
     #[serde(default)]
     pub to: String,
+    /// `oldest` (the default), `newest` or `flags`.
     #[serde(default)]
     pub sort: String,
+    /// The page, from 1.
     #[serde(default)]
     pub page: Option<u64>,
 }
@@ -258,7 +355,21 @@ impl QueueParams {
     }
 }
 
-/// `GET /api/v1/review-queue`: submissions to review, filtered and sorted, with counts per status.
+/// Submissions to review, filtered and sorted, with counts per status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/review-queue",
+    tag = "review",
+    operation_id = "review_queue",
+    params(QueueParams),
+    responses(
+        (status = 200, description = "A page of the queue.", body = Object),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn queue(
     State(app): State<AppState>,
     caller: Caller,
@@ -269,13 +380,31 @@ pub async fn queue(
     Ok(Json(app.storage.review_queue(&query).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
+    /// At most 500 submissions, each with the version the reviewer looked at.
+    #[schema(value_type = Vec<Object>)]
     submissions: Vec<BulkItem>,
 }
 
-/// `POST /api/v1/review-queue/approve`: approves those listed that wait for review without flags.
+/// Approves those listed that wait for review without flags; skips the others, saying why.
+#[utoipa::path(
+    post,
+    path = "/api/v1/review-queue/approve",
+    tag = "review",
+    operation_id = "bulk_approve",
+    request_body = BulkBody,
+    responses(
+        (status = 200, description = "What was approved and what was skipped.", body = Object,
+            example = json!({"approved": [], "skipped": [{"submission": {}, "reason": "…"}]})),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn bulk_approve(
     State(app): State<AppState>,
     caller: Caller,

@@ -7,22 +7,44 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{Caller, SESSION_COOKIE};
 use super::body::JsonBody;
+use super::openapi::ApiError;
+use super::openapi::errors::{Forbidden, Invalid, JsonBodyErrors, NotFound, Unauthorized};
 use crate::accounts;
 use crate::error::AppError;
 use crate::storage::NewApiToken;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     login: String,
     password: String,
 }
 
-/// `POST /api/v1/login`: sets the session cookie and answers the CSRF token writes must echo.
+/// Signs in: sets the session cookie and answers the CSRF token writes must echo.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "session",
+    operation_id = "login",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in; the `jmet_session` cookie is set.", body = Object,
+            example = json!({"user": {"user_id": "…", "login": "…", "role": "supervisor",
+                "everywhere": false, "municipalities": ["…"]},
+                "csrf_token": "…", "expires_at_ms": 0})),
+        JsonBodyErrors,
+        (status = 401, description = "`bad_credentials`: unknown login or wrong password.",
+            body = ApiError),
+        (status = 429, description = "`too_many_attempts`: wait as `Retry-After` says.",
+            body = ApiError),
+    ),
+    security(()),
+)]
 pub async fn login(
     State(app): State<AppState>,
     jar: CookieJar,
@@ -75,7 +97,15 @@ pub(crate) fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
         .build()
 }
 
-/// `POST /api/v1/logout`: ends the session (idempotent).
+/// Ends the session and clears its cookie (idempotent).
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "session",
+    operation_id = "logout",
+    responses((status = 204, description = "Signed out.")),
+    security(()),
+)]
 pub async fn logout(
     State(app): State<AppState>,
     jar: CookieJar,
@@ -89,7 +119,22 @@ pub async fn logout(
     ))
 }
 
-/// `GET /api/v1/me`.
+/// The signed-in user, and the session's CSRF token when signed in over a session.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "session",
+    operation_id = "me",
+    responses(
+        (status = 200, description = "Who is signed in.", body = Object,
+            example = json!({"user_id": "…", "login": "…", "role": "admin", "everywhere": true,
+                "municipalities": [], "csrf_token": "…"})),
+        Unauthorized,
+        (status = 403, description = "`forbidden`: a device token; this is for people.",
+            body = ApiError),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn me(
     State(app): State<AppState>,
     jar: CookieJar,
@@ -116,13 +161,30 @@ fn me_json(user: &crate::access::AuthedUser) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
+    /// What the token is for, 1-200 characters.
     label: String,
 }
 
-/// `POST /api/v1/me/tokens`: a bearer token for a script, acting as this user. Shown once.
+/// A bearer token for a script, acting as this user. Shown once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/tokens",
+    tag = "session",
+    operation_id = "create_token",
+    request_body = TokenBody,
+    responses(
+        (status = 201, description = "The token's id and the token itself (shown once).",
+            body = Object),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn create_token(
     State(app): State<AppState>,
     caller: Caller,
@@ -143,7 +205,21 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(token)))
 }
 
-/// `DELETE /api/v1/me/tokens/{token_id}`.
+/// Revokes one of the signed-in user's API tokens.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/tokens/{token_id}",
+    tag = "session",
+    operation_id = "revoke_token",
+    params(("token_id" = String, Path, description = "The token's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn revoke_token(
     State(app): State<AppState>,
     caller: Caller,

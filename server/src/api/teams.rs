@@ -6,11 +6,15 @@ use axum::http::header::HOST;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::municipality::municipality;
+use super::openapi::errors::{
+    Conflict, Forbidden, Invalid, JsonBodyErrors, NotFound, Unauthorized,
+};
 use crate::access::Action;
 use crate::error::AppError;
 use crate::ids::{MemberId, TeamId};
@@ -22,7 +26,21 @@ fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, AppError>
         .map_err(|_| AppError::NotFound(format!("no {what} {text:?}")))
 }
 
-/// `GET /api/v1/municipalities/{code}/teams`.
+/// The municipality's JMET teams.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/teams",
+    tag = "teams",
+    operation_id = "list_teams",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    responses(
+        (status = 200, description = "The teams.", body = [Object]),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -33,14 +51,32 @@ pub async fn list(
     Ok(Json(app.storage.teams_in(&m).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamBody {
+    /// The municipality's code.
     municipality: String,
     name: String,
 }
 
-/// `POST /api/v1/teams`.
+/// A new JMET team in a municipality.
+#[utoipa::path(
+    post,
+    path = "/api/v1/teams",
+    tag = "teams",
+    operation_id = "create_team",
+    request_body = TeamBody,
+    responses(
+        (status = 201, description = "Created.", body = Object,
+            example = json!({"team_id": "…", "municipality": "…", "name": "…"})),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -63,7 +99,21 @@ pub async fn create(
     ))
 }
 
-/// `GET /api/v1/teams/{team_id}/members`: everyone ever on the team, with joined/left dates.
+/// Everyone ever on the team, with the days they joined and left.
+#[utoipa::path(
+    get,
+    path = "/api/v1/teams/{team_id}/members",
+    tag = "teams",
+    operation_id = "list_members",
+    params(("team_id" = String, Path, description = "The team's id.")),
+    responses(
+        (status = 200, description = "The members.", body = [Object]),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn members(
     State(app): State<AppState>,
     caller: Caller,
@@ -75,14 +125,32 @@ pub async fn members(
     Ok(Json(app.storage.team_members(team_id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberBody {
     name: String,
+    /// `YYYY-MM-DD`.
     joined_on: String,
 }
 
-/// `POST /api/v1/teams/{team_id}/members`.
+/// Adds a member to the team.
+#[utoipa::path(
+    post,
+    path = "/api/v1/teams/{team_id}/members",
+    tag = "teams",
+    operation_id = "add_member",
+    params(("team_id" = String, Path, description = "The team's id.")),
+    request_body = MemberBody,
+    responses(
+        (status = 201, description = "Added.", body = Object, example = json!({"member_id": "…"})),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn add_member(
     State(app): State<AppState>,
     caller: Caller,
@@ -110,13 +178,33 @@ pub async fn add_member(
     Ok((StatusCode::CREATED, Json(json!({"member_id": member_id}))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeaveBody {
+    /// `YYYY-MM-DD`.
     left_on: String,
 }
 
-/// `POST /api/v1/members/{member_id}/leave`: every device token of theirs is revoked at once.
+/// A member leaves their team: every device token of theirs is revoked at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/members/{member_id}/leave",
+    tag = "teams",
+    operation_id = "member_leaves",
+    params(("member_id" = String, Path, description = "The member's id.")),
+    request_body = LeaveBody,
+    responses(
+        (status = 200, description = "Left; how many devices were revoked.", body = Object,
+            example = json!({"revoked_devices": 1})),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn leave(
     State(app): State<AppState>,
     caller: Caller,
@@ -134,14 +222,34 @@ pub async fn leave(
     Ok(Json(json!({"revoked_devices": revoked})))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentBody {
     /// How long the code stays valid; 24 hours when absent, at most a week.
     valid_hours: Option<i64>,
 }
 
-/// `POST /api/v1/members/{member_id}/enrollment-codes`: a one-time code and its QR code (SVG).
+/// A one-time enrollment code for the member's phone, and its QR code (SVG).
+#[utoipa::path(
+    post,
+    path = "/api/v1/members/{member_id}/enrollment-codes",
+    tag = "teams",
+    operation_id = "create_enrollment_code",
+    params(("member_id" = String, Path, description = "The member's id.")),
+    request_body = EnrollmentBody,
+    responses(
+        (status = 201, description = "The code.", body = Object,
+            example = json!({"code": "…", "expires_at_ms": 0, "qr_payload": "…",
+                "qr_svg": "<svg …>"})),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn enrollment_code(
     State(app): State<AppState>,
     caller: Caller,
@@ -184,7 +292,21 @@ pub async fn enrollment_code(
     ))
 }
 
-/// `POST /api/v1/devices/{device_id}/revoke`: the device's next push or pull is refused.
+/// Revokes a device: its next push or pull is refused.
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices/{device_id}/revoke",
+    tag = "teams",
+    operation_id = "revoke_device",
+    params(("device_id" = String, Path, description = "The device's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn revoke_device(
     State(app): State<AppState>,
     caller: Caller,
@@ -207,7 +329,21 @@ pub async fn revoke_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/members/{member_id}/devices`: the member's phones, revoked ones included.
+/// The member's phones, revoked ones included.
+#[utoipa::path(
+    get,
+    path = "/api/v1/members/{member_id}/devices",
+    tag = "teams",
+    operation_id = "list_member_devices",
+    params(("member_id" = String, Path, description = "The member's id.")),
+    responses(
+        (status = 200, description = "The devices.", body = [Object]),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn member_devices(
     State(app): State<AppState>,
     caller: Caller,

@@ -8,11 +8,23 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::Caller;
 use super::body::{TextBody, parse_import};
+use super::openapi::errors::{Forbidden, Invalid, TextBodyErrors, Unauthorized};
 use crate::access::Action;
 use crate::error::AppError;
 use crate::storage::StoredTerritory;
 
-/// `GET /api/v1/territories`: every oblast, rayon, municipality and village (no login).
+/// Every oblast, rayon, municipality and village (no login).
+#[utoipa::path(
+    get,
+    path = "/api/v1/territories",
+    tag = "territories",
+    operation_id = "list_territories",
+    responses(
+        (status = 200, description = "Every territory.", body = [Object]),
+        Unauthorized,
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -21,7 +33,23 @@ pub async fn list(
     Ok(Json(app.storage.territories().await?))
 }
 
-/// `POST /api/v1/territories`: a GeoJSON FeatureCollection, imported whole or not at all.
+/// Imports a GeoJSON FeatureCollection of territories, whole or not at all.
+#[utoipa::path(
+    post,
+    path = "/api/v1/territories",
+    tag = "territories",
+    operation_id = "import_territories",
+    request_body(content = String, content_type = "application/geo+json",
+        description = "A GeoJSON FeatureCollection."),
+    responses(
+        (status = 201, description = "Imported.", body = Object, example = json!({"imported": 42})),
+        TextBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn import(
     State(app): State<AppState>,
     caller: Caller,

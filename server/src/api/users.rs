@@ -5,16 +5,32 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
 use super::body::JsonBody;
+use super::openapi::errors::{
+    Conflict, Forbidden, Invalid, JsonBodyErrors, NotFound, Unauthorized,
+};
 use crate::access::{Action, Role, UserId};
 use crate::accounts::{self, CreateUser};
 use crate::error::AppError;
 use crate::storage::UserSummary;
 
-/// `GET /api/v1/users`.
+/// Every user account.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "list_users",
+    responses(
+        (status = 200, description = "Every user, disabled ones included.", body = [Object]),
+        Unauthorized,
+        Forbidden,
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -23,11 +39,13 @@ pub async fn list(
     Ok(Json(app.storage.users().await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserBody {
     login: String,
     name: String,
+    /// `admin`, `supervisor`, `member`, `ao_staff`, `ao_head`, `deputy` or `state_body`.
+    #[schema(value_type = String)]
     role: Role,
     /// Territory codes (oblast, rayon or municipality), or `*` for the whole country.
     #[serde(default)]
@@ -35,7 +53,23 @@ pub struct UserBody {
     password: String,
 }
 
-/// `POST /api/v1/users`.
+/// A new user account.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "create_user",
+    request_body = UserBody,
+    responses(
+        (status = 201, description = "Created.", body = Object, example = json!({"user_id": "…"})),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Conflict,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -54,7 +88,21 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(json!({"user_id": user_id}))))
 }
 
-/// `POST /api/v1/users/{user_id}/disable`: sessions and tokens stop at once.
+/// Disables a user: their sessions and tokens stop at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{user_id}/disable",
+    tag = "users",
+    operation_id = "disable_user",
+    params(("user_id" = String, Path, description = "The user's id.")),
+    responses(
+        (status = 204, description = "Disabled."),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn disable(
     State(app): State<AppState>,
     caller: Caller,
