@@ -16,6 +16,12 @@
 //!    table of one municipality for a year (provisional basis, so with actuals), each for random
 //!    municipalities, indicators and years, as a signed-in admin (so values carry evidence ids):
 //!    2,000 requests each after 200 warm-up requests; p50, p95, p99, max.
+//!
+//! `JMET_BENCH_PANEL=N` instead measures the public panel: the first N municipalities' ten years
+//! pushed as above, every submission approved (official figures are what the public sees), then
+//! `GET /panel/{municipality}?year=` anonymously for random municipalities and years (the whole
+//! server-rendered page: plan versus fact with charts, the survey over ten years, the scorecard,
+//! the facility map), 2,000 requests after 200 warm-up requests. Goal: p99 < 50 ms.
 
 use std::time::{Duration, Instant};
 
@@ -481,16 +487,19 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn latencies(server: &Server, paths: &[String]) -> (f64, f64, f64, f64) {
+    timed(server, paths, true).await
+}
+
+/// Latencies of GETs, signed in or anonymous.
+async fn timed(server: &Server, paths: &[String], signed_in: bool) -> (f64, f64, f64, f64) {
     let mut ms = Vec::with_capacity(paths.len());
     for (n, path) in paths.iter().enumerate() {
         let started = Instant::now();
-        let response = server
-            .http
-            .get(format!("{}{path}", server.url))
-            .bearer_auth(&server.token)
-            .send()
-            .await
-            .unwrap();
+        let mut request = server.http.get(format!("{}{path}", server.url));
+        if signed_in {
+            request = request.bearer_auth(&server.token);
+        }
+        let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let bytes = response.bytes().await.unwrap();
         assert!(bytes.len() > 100);
@@ -530,6 +539,12 @@ fn main() {
 }
 
 async fn run(postgres: bool) {
+    if let Some(n) = std::env::var("JMET_BENCH_PANEL")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return panel(postgres, n.clamp(1, MUNICIPALITIES)).await;
+    }
     let backend = if postgres { "PostgreSQL" } else { "SQLite" };
     println!("indicator benchmark on {backend}: {MUNICIPALITIES} municipalities, {YEARS} years");
 
@@ -620,6 +635,81 @@ async fn run(postgres: bool) {
             }
         );
     }
+    let name = server.pg_name.clone();
+    drop(server);
+    drop_pg(name).await;
+}
+
+/// The public panel over ten years of approved data.
+async fn panel(postgres: bool, n: usize) {
+    const GOAL_MS: f64 = 50.0;
+    let backend = if postgres { "PostgreSQL" } else { "SQLite" };
+    println!("panel benchmark on {backend}: {n} municipalities with {YEARS} years approved");
+    let server = start(postgres, true).await;
+    reference_data(&server.storage).await;
+    let (count, secs) = ingest(&server, 0..n, 1).await;
+    println!("  pushed {count} submissions in {secs:.1} s");
+    let started = Instant::now();
+    let (mut approved, mut skipped) = (0, 0);
+    for i in 0..n {
+        let mut items = Vec::new();
+        for (collection, id, _) in server.storage.submission_statuses(&code(i)).await.unwrap() {
+            let state = server
+                .storage
+                .submission_state(&collection, &id)
+                .await
+                .unwrap()
+                .unwrap();
+            items.push(jmet::review::BulkItem {
+                collection,
+                id,
+                version: state.version,
+            });
+        }
+        for chunk in items.chunks(500) {
+            let outcome = jmet::review::bulk_approve(&server.storage, chunk, |_| true, "bench", 1)
+                .await
+                .unwrap();
+            approved += outcome.approved.len();
+            skipped += outcome.skipped.len();
+        }
+    }
+    println!(
+        "  approved {approved} in {:.1} s ({skipped} flagged, left waiting)",
+        started.elapsed().as_secs_f64()
+    );
+    let mut rng = Rng(7);
+    let pages: Vec<String> = (0..READS + WARMUP_READS)
+        .map(|_| {
+            let m = code(rng.below(n as u64) as usize);
+            let year = FIRST_YEAR + rng.below(YEARS as u64) as i32;
+            format!("/panel/{m}?year={year}&lang=ru")
+        })
+        .collect();
+    let sample = server
+        .http
+        .get(format!("{}{}", server.url, pages[0]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    println!(
+        "  a page: {} bytes, {} trend charts, {} facilities on the map",
+        sample.len(),
+        sample.matches(r#"class="trend""#).count(),
+        sample.matches("map-facility state-").count()
+    );
+    let (p50, p95, p99, max) = timed(&server, &pages, false).await;
+    println!(
+        "panel page (anonymous): p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms, max {max:.2} ms over {READS} requests (goal p99 < {GOAL_MS} ms){}",
+        if p99 < GOAL_MS {
+            ""
+        } else {
+            "  ** GOAL MISSED **"
+        }
+    );
     let name = server.pg_name.clone();
     drop(server);
     drop_pg(name).await;

@@ -142,6 +142,8 @@ pub enum Action {
     EnterLsgValues,
     /// Approve, send back or reject a submission.
     Review,
+    /// Enter the council's decisions in the decision log.
+    RecordCouncilDecision,
 }
 
 impl Principal {
@@ -179,6 +181,7 @@ impl Principal {
             ReadProvisional => true,
             EnterLsgValues => matches!(user.role, AoStaff | AoHead | Admin),
             Review => matches!(user.role, Supervisor | Admin),
+            RecordCouncilDecision => matches!(user.role, Deputy | AoStaff | AoHead | Admin),
             ReadMunicipality => true,
             ReadTeams => matches!(
                 user.role,

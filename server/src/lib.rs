@@ -4,6 +4,7 @@ pub mod access;
 pub mod accounts;
 pub mod api;
 pub mod blobs;
+pub mod council;
 mod csv_rows;
 pub mod demo;
 pub mod enrollment;

@@ -26,6 +26,18 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/open/audit/heads", get(heads::heads))
         .route("/api/v1/open/audit/{seq}", get(heads::link))
         .route("/api/v1/open/{code}/{file}", get(exports::export))
+        .route(
+            "/api/v1/municipalities/{code}/recommendations",
+            get(crate::council::api::list),
+        )
+        .route(
+            "/api/v1/municipalities/{code}/recommendations/draft",
+            get(crate::council::api::draft),
+        )
+        .route(
+            "/api/v1/municipalities/{code}/council-decisions",
+            get(crate::council::api::decisions).post(crate::council::api::record),
+        )
 }
 
 async fn style() -> impl IntoResponse {

@@ -95,6 +95,25 @@ pub struct FacilityRow {
     pub values: String,
 }
 
+pub struct RecommendationBlock {
+    pub anchor: String,
+    pub title: String,
+    pub meeting_on: String,
+    pub status: String,
+    pub status_label: &'static str,
+    pub votes: String,
+    pub items: Vec<[String; 7]>,
+    pub addressees: String,
+}
+
+pub struct DecisionRow {
+    pub session_on: String,
+    pub instrument: &'static str,
+    pub decision: String,
+    pub status_label: &'static str,
+    pub links: Vec<(String, String)>,
+}
+
 pub struct Download {
     pub label: String,
     pub links: Vec<(String, String)>,
@@ -122,6 +141,8 @@ struct PanelPage<'a> {
     map: String,
     facilities: Vec<FacilityRow>,
     downloads: Vec<Download>,
+    recommendations: Vec<RecommendationBlock>,
+    decisions: Vec<DecisionRow>,
     audit_seq: i64,
     audit_hash: String,
     head: Option<&'a PublishedHead>,
@@ -492,8 +513,94 @@ fn panel_page<'a>(lang: Lang, panel: &Panel, head: Option<&'a PublishedHead>) ->
             links: links("panel", &["json"], &year_q),
         },
     ];
+    let indicator_name = |code: &str| {
+        panel
+            .plan
+            .rows
+            .iter()
+            .find(|r| r.indicator == code)
+            .map(|r| lang.name(&r.name_ky, &r.name_ru, &r.name_en).to_owned())
+            .unwrap_or_else(|| code.to_owned())
+    };
+    let recommendations = panel
+        .recommendations
+        .iter()
+        .map(|r| {
+            let status = serde_json::to_value(r.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let cell = |item: &serde_json::Value, k: &str| match &item[k] {
+                serde_json::Value::Number(n) => n.as_f64().map(chart::short).unwrap_or_default(),
+                serde_json::Value::String(s) => s.clone(),
+                _ => "–".into(),
+            };
+            RecommendationBlock {
+                anchor: format!("r-{}", r.id),
+                title: r.title.clone(),
+                meeting_on: r.meeting_on.clone().unwrap_or_default(),
+                status_label: p.recommendation_status(&status),
+                status,
+                votes: format!(
+                    "{} {} ({} {})",
+                    r.votes.for_, p.votes_for, r.votes.current_members, p.of_members
+                ),
+                items: r
+                    .items
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|i| {
+                        [
+                            indicator_name(i["indicator"].as_str().unwrap_or_default()),
+                            cell(i, "plan"),
+                            cell(i, "fact"),
+                            cell(i, "gap"),
+                            cell(i, "forecast"),
+                            cell(i, "shortcomings"),
+                            cell(i, "proposals"),
+                        ]
+                    })
+                    .collect(),
+                addressees: r
+                    .addressees
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })
+        .collect();
+    let decisions = panel
+        .council_decisions
+        .iter()
+        .map(|d| DecisionRow {
+            session_on: d.session_on.clone(),
+            instrument: p.instrument(&d.instrument),
+            decision: d.decision.clone(),
+            status_label: p.recommendation_status(&d.status),
+            links: d
+                .indicators
+                .iter()
+                .map(|i| (format!("#i-{i}"), indicator_name(i)))
+                .chain(d.recommendations.iter().map(|r| {
+                    let title = panel
+                        .recommendations
+                        .iter()
+                        .find(|x| x.id == *r)
+                        .map(|x| x.title.clone())
+                        .unwrap_or_else(|| r.clone());
+                    (format!("#r-{r}"), title)
+                }))
+                .collect(),
+        })
+        .collect();
     let score = fmt(panel.scorecard.score);
     PanelPage {
+        recommendations,
+        decisions,
         p,
         lang,
         langs: lang_links(lang, &self_path),

@@ -33,6 +33,9 @@ pub struct Panel {
     pub surveys: Vec<SurveyAnswer>,
     pub scorecard: Scorecard,
     pub facilities: Vec<FacilityState>,
+    /// Recommendations the team adopted, and what became of them.
+    pub recommendations: Vec<crate::council::Recommendation>,
+    pub council_decisions: Vec<crate::storage::CouncilDecision>,
     /// The audit chain's head when the panel was read.
     pub audit: ChainPosition,
     /// The municipality's boundary as GeoJSON text, for the map.
@@ -112,6 +115,21 @@ pub async fn assemble(
     }
     let scorecard = tables::scorecard(storage, &scope, year, PUBLIC).await?;
     let facilities = facility_states(storage, &scope, &plan).await?;
+    let today = {
+        let now = time::OffsetDateTime::now_utc();
+        format!(
+            "{:04}-{:02}-{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        )
+    };
+    let recommendations = crate::council::list(storage, &scope, &today)
+        .await?
+        .into_iter()
+        .filter(|r| r.status != crate::council::Status::Draft)
+        .collect();
+    let council_decisions = storage.council_decisions(scope.as_str()).await?;
     let audit = storage.chain_head().await?;
     let boundary = storage.visit_place(scope.as_str(), None).await?.boundary;
     Ok(Some(Panel {
@@ -125,6 +143,8 @@ pub async fn assemble(
         surveys,
         scorecard,
         facilities,
+        recommendations,
+        council_decisions,
         audit,
     }))
 }

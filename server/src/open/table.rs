@@ -192,7 +192,7 @@ mod tests {
         };
         let csv = t.to_csv(&about());
         assert!(csv.starts_with(BOM));
-        let mut reader = ::csv::Reader::from_reader(csv[BOM.len()..].as_bytes());
+        let mut reader = ::csv::Reader::from_reader(&csv.as_bytes()[BOM.len()..]);
         let headers = reader.headers().unwrap().clone();
         assert_eq!(headers.iter().collect::<Vec<_>>(), ["a", "b", "audit_seq"]);
         let row = reader.records().next().unwrap().unwrap();

@@ -61,9 +61,24 @@ pub struct PanelTexts {
     pub only_approved: &'static str,
     pub recommendations: &'static str,
     pub council: &'static str,
-    pub report: &'static str,
     pub nothing_yet: &'static str,
     pub not_found: &'static str,
+    pub adopted: &'static str,
+    pub under_consideration: &'static str,
+    pub decision_taken: &'static str,
+    pub votes_for: &'static str,
+    pub of_members: &'static str,
+    pub meeting: &'static str,
+    pub session: &'static str,
+    pub instrument: &'static str,
+    pub deputy_request: &'static str,
+    pub deputy_question: &'static str,
+    pub report_requirement: &'static str,
+    pub agenda_item: &'static str,
+    pub gap: &'static str,
+    pub shortcomings: &'static str,
+    pub proposals: &'static str,
+    pub addressees: &'static str,
 }
 
 impl PanelTexts {
@@ -98,6 +113,23 @@ impl PanelTexts {
             "residents_opinion" => self.residents_opinion,
             "sedp_achievement" => self.sedp_achievement,
             _ => self.staff_assessment,
+        }
+    }
+
+    pub fn recommendation_status(&self, status: &str) -> &'static str {
+        match status {
+            "adopted" => self.adopted,
+            "under_consideration" => self.under_consideration,
+            _ => self.decision_taken,
+        }
+    }
+
+    pub fn instrument(&self, instrument: &str) -> &'static str {
+        match instrument {
+            "deputy_request" => self.deputy_request,
+            "deputy_question" => self.deputy_question,
+            "report_requirement" => self.report_requirement,
+            _ => self.agenda_item,
         }
     }
 
@@ -169,9 +201,24 @@ pub static EN: PanelTexts = PanelTexts {
     only_approved: "Approved data only",
     recommendations: "JMET recommendations",
     council: "Council decisions",
-    report: "AO head's report",
     nothing_yet: "Nothing yet.",
     not_found: "No such territory.",
+    adopted: "adopted by the team",
+    under_consideration: "under consideration by the council",
+    decision_taken: "decision taken",
+    votes_for: "votes for",
+    of_members: "of current members",
+    meeting: "Team meeting",
+    session: "Council session",
+    instrument: "Instrument",
+    deputy_request: "deputy's request",
+    deputy_question: "deputy's question",
+    report_requirement: "report requirement",
+    agenda_item: "agenda item",
+    gap: "Gap",
+    shortcomings: "Shortcomings",
+    proposals: "Proposals",
+    addressees: "Sent to",
 };
 
 pub static RU: PanelTexts = PanelTexts {
@@ -232,9 +279,24 @@ pub static RU: PanelTexts = PanelTexts {
     only_approved: "Только утверждённые данные",
     recommendations: "Рекомендации ГСМО",
     council: "Решения кенеша",
-    report: "Отчёт главы АО",
     nothing_yet: "Пока нет.",
     not_found: "Такой территории нет.",
+    adopted: "принята группой",
+    under_consideration: "на рассмотрении кенеша",
+    decision_taken: "решение принято",
+    votes_for: "голосов за",
+    of_members: "из действующих членов",
+    meeting: "Заседание группы",
+    session: "Сессия кенеша",
+    instrument: "Инструмент",
+    deputy_request: "депутатский запрос",
+    deputy_question: "депутатский вопрос",
+    report_requirement: "требование отчёта",
+    agenda_item: "вопрос повестки дня",
+    gap: "Отклонение",
+    shortcomings: "Недостатки",
+    proposals: "Предложения",
+    addressees: "Направлено",
 };
 
 pub static KY: PanelTexts = PanelTexts {
@@ -295,7 +357,22 @@ pub static KY: PanelTexts = PanelTexts {
     only_approved: "Бекитилген маалыматтар гана",
     recommendations: "БМжБТнын сунуштары",
     council: "Кеңештин чечимдери",
-    report: "АӨ башчысынын отчету",
     nothing_yet: "Азырынча жок.",
     not_found: "Мындай аймак жок.",
+    adopted: "топ тарабынан кабыл алынды",
+    under_consideration: "кеңеште каралууда",
+    decision_taken: "чечим кабыл алынды",
+    votes_for: "макул добуш",
+    of_members: "учурдагы мүчөлөрдүн ичинен",
+    meeting: "Топтун жыйыны",
+    session: "Кеңештин сессиясы",
+    instrument: "Инструмент",
+    deputy_request: "депутаттык суроо-талап",
+    deputy_question: "депутаттык суроо",
+    report_requirement: "отчет талабы",
+    agenda_item: "күн тартибиндеги маселе",
+    gap: "Айырма",
+    shortcomings: "Кемчиликтер",
+    proposals: "Сунуштар",
+    addressees: "Жөнөтүлдү",
 };

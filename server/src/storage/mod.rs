@@ -12,6 +12,7 @@ mod indicators;
 mod migration;
 mod open;
 mod queue;
+mod recommendations;
 mod reference;
 mod reviews;
 mod sedp;
@@ -41,6 +42,7 @@ pub use forms::{FormSummary, SubmissionContext};
 pub use history::{CommentEntry, HistoryEntry, ReviewEntry};
 pub use indicators::{IndicatorView, MePlan};
 pub use open::{ApprovedSubmission, ChainLink, ChainPosition, FacilityVisits, PublishedHead};
+pub use recommendations::{CouncilDecision, DeviceMember, RecommendationRecord, VoteOp};
 pub use reviews::NewReview;
 pub use series::{
     LsgEntry, LsgEntryView, ProjectionRun, StoredValue, SubmissionState, ValueBasis,

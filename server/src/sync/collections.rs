@@ -12,7 +12,14 @@ pub enum CollectionAccess {
 }
 
 /// Records members capture in the field.
-const DEVICE_WRITABLE: &[&str] = &["visits", "survey_responses", "photos", "comments"];
+const DEVICE_WRITABLE: &[&str] = &[
+    "visits",
+    "survey_responses",
+    "photos",
+    "comments",
+    "recommendations",
+    "votes",
+];
 /// Reference data the server publishes to devices.
 const READ_ONLY: &[&str] = &[
     "territories",

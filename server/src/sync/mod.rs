@@ -7,6 +7,7 @@ mod cursor;
 mod photos;
 mod pull;
 mod push;
+pub mod recommendations;
 mod submission;
 
 pub use clock::ServerClock;

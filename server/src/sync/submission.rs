@@ -21,7 +21,10 @@ pub async fn check(
     for checked in ops {
         let op = &checked.op;
         if let Change::Set(_) = &op.change
-            && matches!(op.collection.as_str(), "photos" | "comments")
+            && matches!(
+                op.collection.as_str(),
+                "photos" | "comments" | "recommendations" | "votes"
+            )
         {
             records.insert((&op.record_id, &op.collection));
         }
@@ -82,6 +85,10 @@ fn check_one(
     let fixed_shape = match collection {
         "photos" => Some(super::photos::check as fn(&_, bool) -> _),
         "comments" => Some(super::comments::check as fn(&_, bool) -> _),
+        "recommendations" => {
+            Some(super::recommendations::check_recommendation as fn(&_, bool) -> _)
+        }
+        "votes" => Some(super::recommendations::check_vote as fn(&_, bool) -> _),
         _ => None,
     };
     if let Some(check) = fixed_shape {

@@ -16,6 +16,7 @@ mod m20261124_000011_evidence;
 mod m20261125_000012_indicator_values;
 mod m20261125_000013_review_queue;
 mod m20261130_000014_published_heads;
+mod m20261130_000015_council_decisions;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000012_indicator_values::MIGRATION),
             Box::new(m20261125_000013_review_queue::MIGRATION),
             Box::new(m20261130_000014_published_heads::MIGRATION),
+            Box::new(m20261130_000015_council_decisions::MIGRATION),
         ]
     }
 }
