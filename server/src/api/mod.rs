@@ -93,11 +93,6 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
     let timeout = settings.request_timeout;
     let push_limit = ConcurrencyLimitLayer::new(settings.push_concurrency.max(1));
     let (api, doc) = api_routes(push_limit).split_for_parts();
-    // The public routes of `crate::open` join the document here once they are annotated: have
-    // `crate::open` build an `OpenApiRouter` with `routes!` as `api_routes` does, serve its
-    // `Router` from `open::routes()` and hand its paths out as `open::openapi()` (for example
-    // `router().into_openapi()`), then make `doc` mutable and write
-    // `doc.merge(crate::open::openapi());` on the next line.
     let openapi = openapi::to_json(&openapi::finish(doc));
     let state: AppState = Arc::new(AppInner {
         storage,
@@ -135,6 +130,7 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
 /// checks that every route here is documented and answers.
 fn api_routes(push_limit: ConcurrencyLimitLayer) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
+        .merge(crate::open::api_routes())
         .routes(routes!(health::healthz))
         .routes(routes!(openapi::document))
         // Pushes wait their turn before their body is read: the limit wraps this route alone.

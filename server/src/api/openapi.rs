@@ -151,6 +151,14 @@ pub fn base() -> OpenApi {
         ),
         ("review", "The review queue, decisions and comments."),
         (
+            "open data",
+            "Public exports of what the panel shows, and the audit chain's published heads.",
+        ),
+        (
+            "council",
+            "JMET recommendations with their votes, and the council's decision log.",
+        ),
+        (
             "teams",
             "JMET teams, members, enrollment codes and devices.",
         ),

@@ -12,6 +12,7 @@ use super::{DECISION_STATUSES, INSTRUMENTS, Status};
 use crate::access::Action;
 use crate::api::AppState;
 use crate::api::auth::Caller;
+use crate::api::openapi::errors::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::AppError;
 use crate::series::plan::{Basis, Status as PlanStatus};
 use crate::series::{Period, PeriodKind, tables};
@@ -42,6 +43,18 @@ async fn municipality(app: &AppState, code: &str) -> Result<Scope, AppError> {
 
 /// `GET /api/v1/municipalities/{code}/recommendations`: the public sees those the team adopted;
 /// signed-in users and phones of the municipality see drafts too.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/recommendations",
+    tag = "council",
+    operation_id = "list_recommendations",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    responses(
+        (status = 200, description = "`{municipality, recommendations: [{id, team, meeting_on, title, items, addressees, votes: {for, against, abstain, current_members, needed}, status, decisions}]}`", body = Object),
+        NotFound,
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -60,15 +73,30 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DraftQuery {
+    /// The year whose figures fill the draft (this year by default).
     year: Option<String>,
 }
 
 /// `GET /api/v1/municipalities/{code}/recommendations/draft?year=2026`: what a team meeting
 /// starts from: each M&E plan indicator not on track, with plan, fact, gap and forecast from the
 /// official figures, and empty shortcomings and proposals for the team to write.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/recommendations/draft",
+    tag = "council",
+    operation_id = "recommendation_draft",
+    params(("code" = String, Path, description = "The municipality's code."), DraftQuery),
+    responses(
+        (status = 200, description = "`{municipality, year, meeting_on, items: [{indicator, plan, fact, gap, forecast, shortcomings, proposals}], addressees}`", body = Object),
+        BadRequest,
+        NotFound,
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn draft(
     State(app): State<AppState>,
     caller: Caller,
@@ -127,6 +155,18 @@ pub async fn draft(
 }
 
 /// `GET /api/v1/municipalities/{code}/council-decisions`: the decision log, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/municipalities/{code}/council-decisions",
+    tag = "council",
+    operation_id = "list_council_decisions",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    responses(
+        (status = 200, description = "`{municipality, decisions: [...]}`, newest session first", body = Object),
+        NotFound,
+    ),
+    security((), ("bearer" = []), ("session" = [])),
+)]
 pub async fn decisions(
     State(app): State<AppState>,
     caller: Caller,
@@ -138,7 +178,8 @@ pub async fn decisions(
     Ok(Json(json!({"municipality": code, "decisions": list})))
 }
 
-#[derive(Deserialize)]
+/// A council decision to record.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDecision {
     session_on: String,
@@ -158,6 +199,23 @@ fn invalid(message: String) -> AppError {
 
 /// `POST /api/v1/municipalities/{code}/council-decisions`: deputies, AO staff and the AO head
 /// of the municipality record what the council decided.
+#[utoipa::path(
+    post,
+    path = "/api/v1/municipalities/{code}/council-decisions",
+    tag = "council",
+    operation_id = "record_council_decision",
+    params(("code" = String, Path, description = "The municipality's code.")),
+    request_body = NewDecision,
+    responses(
+        (status = 201, description = "The recorded decision.", body = Object),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn record(
     State(app): State<AppState>,
     caller: Caller,

@@ -15,6 +15,7 @@ use super::panel::{self, PUBLIC, Panel};
 use super::redact::{self, Policy};
 use super::table::{About, BOM, Cell, Table, csv_record};
 use crate::api::AppState;
+use crate::api::openapi::errors::{BadRequest, NotFound};
 use crate::error::AppError;
 use crate::series::plan::Basis;
 use crate::series::{Period, PeriodKind, tables};
@@ -36,9 +37,12 @@ pub const DATASETS: [(&str, &[&str]); 9] = [
     ("panel", &["json"]),
 ];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
+    /// The year of `indicators`, `scorecard` and `panel` (the current year when it is in the
+    /// SEDP's span).
     year: Option<String>,
 }
 
@@ -92,6 +96,28 @@ fn parse_year(text: Option<&str>) -> Result<Option<i32>, AppError> {
     .transpose()
 }
 
+/// Public, no login. The file's audit chain position is in `X-Audit-Seq` and `X-Audit-Hash`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/open/{code}/{file}",
+    tag = "open data",
+    operation_id = "open_export",
+    params(
+        ("code" = String, Path, description = "The municipality's code."),
+        ("file" = String, Path, description = "`{dataset}.{format}`: indicators.{csv,xlsx,json}, \
+            values.{csv,xlsx,json}, dhis2.json, survey.{csv,xlsx,json}, scorecard.{csv,xlsx,json}, \
+            facilities.{geojson,csv,json}, visits.geojson, submissions.{csv,json}, panel.json"),
+        ExportQuery,
+    ),
+    responses(
+        (status = 200, description = "The file (CSV with a BOM, XLSX, JSON, GeoJSON).",
+            headers(("X-Audit-Seq" = i64, description = "The chain position it was read at."),
+                    ("X-Audit-Hash" = String, description = "That entry's hash."))),
+        BadRequest,
+        NotFound,
+    ),
+    security(()),
+)]
 pub async fn export(
     State(app): State<AppState>,
     Path((code, file)): Path<(String, String)>,

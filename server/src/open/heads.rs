@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::AppState;
+use crate::api::openapi::errors::{BadRequest, NotFound};
 use crate::error::AppError;
 use crate::storage::{PublishedHead, Storage, StorageError};
 
@@ -40,14 +41,30 @@ pub async fn publish_daily(storage: Storage) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HeadsQuery {
+    /// How many, 1 to 10000 (366 by default).
     limit: Option<u64>,
+    /// The newest day to list, `YYYY-MM-DD`.
     until: Option<String>,
 }
 
-/// `GET /api/v1/open/audit/heads?limit=&until=YYYY-MM-DD`: published heads, newest first.
+/// `GET /api/v1/open/audit/heads?limit=&until=YYYY-MM-DD`: published heads, newest first, and
+/// the current head.
+#[utoipa::path(
+    get,
+    path = "/api/v1/open/audit/heads",
+    tag = "open data",
+    operation_id = "published_audit_heads",
+    params(HeadsQuery),
+    responses(
+        (status = 200, description = "`{current: {seq, hash}, published: [{day, seq, hash, published_at_ms}]}`", body = Object),
+        BadRequest,
+    ),
+    security(()),
+)]
 pub async fn heads(
     State(app): State<AppState>,
     Query(q): Query<HeadsQuery>,
@@ -79,6 +96,19 @@ pub async fn heads(
 }
 
 /// `GET /api/v1/open/audit/{seq}`: one entry's place in the chain (no actor, no detail).
+#[utoipa::path(
+    get,
+    path = "/api/v1/open/audit/{seq}",
+    tag = "open data",
+    operation_id = "audit_chain_link",
+    params(("seq" = i64, Path, description = "The entry's number.")),
+    responses(
+        (status = 200, description = "`{seq, at_ms, prev_hash, hash}`", body = Object),
+        BadRequest,
+        NotFound,
+    ),
+    security(()),
+)]
 pub async fn link(
     State(app): State<AppState>,
     Path(seq): Path<String>,

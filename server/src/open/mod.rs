@@ -15,6 +15,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::api::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -23,21 +26,20 @@ pub fn routes() -> Router<AppState> {
         .route("/panel/go", get(pages::go))
         .route("/panel/{code}", get(pages::show))
         .route("/static/panel.css", get(style))
-        .route("/api/v1/open/audit/heads", get(heads::heads))
-        .route("/api/v1/open/audit/{seq}", get(heads::link))
-        .route("/api/v1/open/{code}/{file}", get(exports::export))
-        .route(
-            "/api/v1/municipalities/{code}/recommendations",
-            get(crate::council::api::list),
-        )
-        .route(
-            "/api/v1/municipalities/{code}/recommendations/draft",
-            get(crate::council::api::draft),
-        )
-        .route(
-            "/api/v1/municipalities/{code}/council-decisions",
-            get(crate::council::api::decisions).post(crate::council::api::record),
-        )
+}
+
+/// The open data's API routes, each registered with its documentation (see `api::openapi`).
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(heads::heads))
+        .routes(routes!(heads::link))
+        .routes(routes!(exports::export))
+        .routes(routes!(crate::council::api::list))
+        .routes(routes!(crate::council::api::draft))
+        .routes(routes!(
+            crate::council::api::decisions,
+            crate::council::api::record
+        ))
 }
 
 async fn style() -> impl IntoResponse {
