@@ -489,6 +489,52 @@ async fn the_panel_and_its_exports_match_the_api_and_carry_no_personal_data(back
     );
     assert_eq!(panel["audit"]["seq"], head.seq);
 
+    // The AO head's semi-annual report: a printable page and an XLSX file with the API's rows.
+    let page = get(&server, &format!("/panel/{M}/report/2026-H1?lang=en")).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("AO head's report") || page.contains("AO head&#39;s report"));
+    assert!(page.contains("semi-annual report") && page.contains("Households with piped water"));
+    assert_clean("the report", &page, &private);
+    let (_, half) = call(
+        &server,
+        None,
+        reqwest::Method::GET,
+        &format!("/api/v1/municipalities/{M}/plan-vs-fact?period=2026-H1"),
+        None,
+    )
+    .await;
+    let half_rows = half["rows"].as_array().unwrap();
+    let response = get(&server, &format!("{open}/report.xlsx?period=2026-H1")).await;
+    assert_eq!(response.status(), 200);
+    let bytes = response.bytes().await.unwrap().to_vec();
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).unwrap();
+    assert_eq!(
+        book.sheet_names(),
+        ["indicators", "recommendations", "council", "about"]
+    );
+    let sheet = book.worksheet_range("indicators").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows.len(), half_rows.len() + 1);
+    for (x, api_row) in rows[1..].iter().zip(half_rows) {
+        assert_eq!(x[3], api_row["indicator"].as_str().unwrap());
+        assert_eq!(x[1], "2026-H1");
+        match api_row["actual"].as_f64() {
+            Some(a) => assert!((num(&x[10]) - a).abs() < 1e-9),
+            None => assert_eq!(x[10], ""),
+        }
+        // A half-year is measured against its year's target.
+        assert!(api_row["target"].as_f64().is_some(), "{api_row}");
+    }
+    let report = get(&server, &format!("{open}/report.json?period=2026")).await;
+    assert_eq!(report.status(), 200);
+    let report: Value = report.json().await.unwrap();
+    assert_eq!(report["period"], "2026");
+    assert_eq!(report["audit"]["seq"], head.seq);
+
     hostile_requests(&server).await;
     published_heads(&server).await;
 }
@@ -515,6 +561,12 @@ async fn hostile_requests(server: &TestServer) {
             "invalid_period",
         ),
         ("/api/v1/open/KG-N-AB-01/indicators.csv?colour=red", 400, ""),
+        ("/api/v1/open/KG-N-AB-01/report.xlsx", 400, "invalid_period"),
+        (
+            "/api/v1/open/KG-N-AB-01/report.xlsx?period=2026-Q1",
+            400,
+            "invalid_period",
+        ),
         ("/api/v1/open/audit/abc", 400, "invalid_seq"),
         ("/api/v1/open/audit/99999999", 404, "not_found"),
         ("/api/v1/open/audit/heads?limit=0", 400, "invalid_limit"),

@@ -334,4 +334,16 @@ async fn votes_adopt_a_recommendation_only_with_a_majority_of_current_members(ba
     for name in ["Aigul", "Bolot", "Cholpon"] {
         assert!(!html.contains(name), "the panel names {name}");
     }
+    // The AO head's annual report lists the adopted recommendation and the council's decisions.
+    let report = server
+        .http
+        .get(format!("{}/panel/{A}/report/2026?lang=en", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(report.contains("Repair the pump") && report.contains("The AO is to buy and install"));
+    assert!(!report.contains("Extend the supply hours"));
 }

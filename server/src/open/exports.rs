@@ -25,7 +25,7 @@ use crate::storage::{ChainPosition, Storage};
 const PAGE: u64 = 500;
 
 /// Every dataset with the formats it comes in.
-pub const DATASETS: [(&str, &[&str]); 9] = [
+pub const DATASETS: [(&str, &[&str]); 10] = [
     ("indicators", &["csv", "xlsx", "json"]),
     ("values", &["csv", "xlsx", "json"]),
     ("dhis2", &["json"]),
@@ -35,6 +35,7 @@ pub const DATASETS: [(&str, &[&str]); 9] = [
     ("visits", &["geojson"]),
     ("submissions", &["csv", "json"]),
     ("panel", &["json"]),
+    ("report", &["xlsx", "json"]),
 ];
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -44,6 +45,8 @@ pub struct ExportQuery {
     /// The year of `indicators`, `scorecard` and `panel` (the current year when it is in the
     /// SEDP's span).
     year: Option<String>,
+    /// The half-year or year of `report`: `2026-H1`, `2026-H2` or `2026`.
+    period: Option<String>,
 }
 
 fn not_found(message: String) -> AppError {
@@ -106,7 +109,8 @@ fn parse_year(text: Option<&str>) -> Result<Option<i32>, AppError> {
         ("code" = String, Path, description = "The municipality's code."),
         ("file" = String, Path, description = "`{dataset}.{format}`: indicators.{csv,xlsx,json}, \
             values.{csv,xlsx,json}, dhis2.json, survey.{csv,xlsx,json}, scorecard.{csv,xlsx,json}, \
-            facilities.{geojson,csv,json}, visits.geojson, submissions.{csv,json}, panel.json"),
+            facilities.{geojson,csv,json}, visits.geojson, submissions.{csv,json}, panel.json, \
+            report.{xlsx,json} (the AO head's report, with ?period=)"),
         ExportQuery,
     ),
     responses(
@@ -152,8 +156,24 @@ pub async fn export(
         audit,
         made_at: now_text(),
     };
-    let base = match year {
-        Some(y) if matches!(name, "indicators" | "scorecard" | "panel") => {
+    let report_period = match (name, q.period.as_deref()) {
+        ("report", Some(text)) => Some(super::report::parse_period(text.trim()).ok_or_else(
+            || AppError::BadRequest {
+                code: "invalid_period",
+                message: format!("period {text:?} is not a half-year or a year: 2026-H1, 2026"),
+            },
+        )?),
+        ("report", None) => {
+            return Err(AppError::BadRequest {
+                code: "invalid_period",
+                message: "the report needs ?period=2026-H1, 2026-H2 or 2026".into(),
+            });
+        }
+        _ => None,
+    };
+    let base = match (year, report_period) {
+        (_, Some(p)) => format!("{code}-{name}-{p}-audit{}", about.audit.seq),
+        (Some(y), _) if matches!(name, "indicators" | "scorecard" | "panel") => {
             format!("{code}-{name}-{y}-audit{}", about.audit.seq)
         }
         _ => format!("{code}-{name}-audit{}", about.audit.seq),
@@ -164,6 +184,28 @@ pub async fn export(
         ("submissions", "json") => stream(&app, scope, about, Streamed::SubmissionsJson).await?,
         ("visits", "geojson") => stream(&app, scope, about, Streamed::Visits).await?,
         ("dhis2", _) => json_file(dhis2(storage, &scope, &about).await?),
+        ("report", format) => {
+            let period = report_period.ok_or_else(|| AppError::internal("no period"))?;
+            let report = super::report::assemble(storage, &code, period)
+                .await?
+                .ok_or_else(|| not_found(format!("no municipality {code:?}")))?;
+            if format == "json" {
+                let mut value =
+                    serde_json::to_value(&report).map_err(|e| AppError::internal(e.to_string()))?;
+                value["audit"] = json!(about.audit);
+                json_file(value)
+            } else {
+                let sheets = super::report::tables(&report);
+                tokio::task::spawn_blocking(move || {
+                    let named: Vec<(&str, &Table)> = sheets.iter().map(|(n, t)| (*n, t)).collect();
+                    super::table::workbook(&named, &about)
+                })
+                .await
+                .map_err(|e| AppError::internal(e.to_string()))?
+                .map_err(|e| AppError::internal(e.to_string()))?
+                .into_response()
+            }
+        }
         ("panel", _) => {
             let panel = read_panel(storage, &code, year).await?;
             let mut value =

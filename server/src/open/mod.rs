@@ -7,6 +7,7 @@ pub mod heads;
 mod pages;
 pub mod panel;
 mod redact;
+pub mod report;
 mod table;
 mod texts;
 
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/panel", get(pages::index))
         .route("/panel/go", get(pages::go))
         .route("/panel/{code}", get(pages::show))
+        .route("/panel/{code}/report/{period}", get(report::page))
         .route("/static/panel.css", get(style))
 }
 

@@ -130,6 +130,7 @@ struct PanelPage<'a> {
     code: String,
     years: Vec<(i32, String, bool)>,
     year: i32,
+    reports: Vec<(String, String)>,
     plan_approved: bool,
     summary: Vec<(&'static str, &'static str, usize)>,
     groups: Vec<LevelGroup>,
@@ -598,7 +599,12 @@ fn panel_page<'a>(lang: Lang, panel: &Panel, head: Option<&'a PublishedHead>) ->
         })
         .collect();
     let score = fmt(panel.scorecard.score);
+    let reports = [format!("{y}-H1"), format!("{y}-H2"), y.to_string()]
+        .into_iter()
+        .map(|period| (format!("{base}/report/{period}"), period))
+        .collect();
     PanelPage {
+        reports,
         recommendations,
         decisions,
         p,

@@ -120,15 +120,26 @@ impl Table {
     /// An XLSX workbook: the table on sheet `data`, where it came from on sheet `about`.
     /// CPU work: call it off the async runtime.
     pub fn to_xlsx(&self, about: &About) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-        use rust_xlsxwriter::{Format, Workbook};
-        let mut workbook = Workbook::new();
-        let bold = Format::new().set_bold();
+        workbook(&[("data", self)], about)
+    }
+}
+
+/// An XLSX workbook of named tables, and where they came from on sheet `about`. CPU work: call
+/// it off the async runtime.
+pub fn workbook(
+    sheets: &[(&str, &Table)],
+    about: &About,
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    for (name, table) in sheets {
         let sheet = workbook.add_worksheet();
-        sheet.set_name("data")?;
-        for (c, name) in self.columns.iter().enumerate() {
-            sheet.write_string_with_format(0, c as u16, name, &bold)?;
+        sheet.set_name(*name)?;
+        for (c, column) in table.columns.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, column, &bold)?;
         }
-        for (r, row) in self.rows.iter().enumerate() {
+        for (r, row) in table.rows.iter().enumerate() {
             let r = r as u32 + 1;
             for (c, cell) in row.iter().enumerate() {
                 let c = c as u16;
@@ -147,25 +158,25 @@ impl Table {
             }
         }
         sheet.set_freeze_panes(1, 0)?;
-        let info = workbook.add_worksheet();
-        info.set_name("about")?;
-        let lines: [(&str, String); 6] = [
-            ("dataset", about.dataset.to_owned()),
-            ("municipality", about.municipality.clone()),
-            ("made_at", about.made_at.clone()),
-            ("audit_seq", about.audit.seq.to_string()),
-            ("audit_hash", about.audit.hash.clone()),
-            (
-                "note",
-                "Official figures from approved submissions only; no personal data.".to_owned(),
-            ),
-        ];
-        for (r, (k, v)) in lines.iter().enumerate() {
-            info.write_string_with_format(r as u32, 0, *k, &bold)?;
-            info.write_string(r as u32, 1, v)?;
-        }
-        workbook.save_to_buffer()
     }
+    let info = workbook.add_worksheet();
+    info.set_name("about")?;
+    let lines: [(&str, String); 6] = [
+        ("dataset", about.dataset.to_owned()),
+        ("municipality", about.municipality.clone()),
+        ("made_at", about.made_at.clone()),
+        ("audit_seq", about.audit.seq.to_string()),
+        ("audit_hash", about.audit.hash.clone()),
+        (
+            "note",
+            "Official figures from approved submissions only; no personal data.".to_owned(),
+        ),
+    ];
+    for (r, (k, v)) in lines.iter().enumerate() {
+        info.write_string_with_format(r as u32, 0, *k, &bold)?;
+        info.write_string(r as u32, 1, v)?;
+    }
+    workbook.save_to_buffer()
 }
 
 #[cfg(test)]

@@ -79,6 +79,11 @@ pub struct PanelTexts {
     pub shortcomings: &'static str,
     pub proposals: &'static str,
     pub addressees: &'static str,
+    pub report: &'static str,
+    pub report_half: &'static str,
+    pub report_year: &'static str,
+    pub period: &'static str,
+    pub mean_achievement: &'static str,
 }
 
 impl PanelTexts {
@@ -219,6 +224,11 @@ pub static EN: PanelTexts = PanelTexts {
     shortcomings: "Shortcomings",
     proposals: "Proposals",
     addressees: "Sent to",
+    report: "AO head's report on the fulfilment of the SEDP",
+    report_half: "semi-annual report",
+    report_year: "annual report",
+    period: "Period",
+    mean_achievement: "Mean achievement of the indicators with a target",
 };
 
 pub static RU: PanelTexts = PanelTexts {
@@ -297,6 +307,11 @@ pub static RU: PanelTexts = PanelTexts {
     shortcomings: "Недостатки",
     proposals: "Предложения",
     addressees: "Направлено",
+    report: "Отчёт главы АО о выполнении плана СЭР",
+    report_half: "полугодовой отчёт",
+    report_year: "годовой отчёт",
+    period: "Период",
+    mean_achievement: "Среднее выполнение индикаторов, имеющих план",
 };
 
 pub static KY: PanelTexts = PanelTexts {
@@ -375,4 +390,9 @@ pub static KY: PanelTexts = PanelTexts {
     shortcomings: "Кемчиликтер",
     proposals: "Сунуштар",
     addressees: "Жөнөтүлдү",
+    report: "АӨ башчысынын СЭӨП планынын аткарылышы боюнча отчету",
+    report_half: "жарым жылдык отчет",
+    report_year: "жылдык отчет",
+    period: "Мезгил",
+    mean_achievement: "Планы бар индикаторлордун орточо аткарылышы",
 };

@@ -109,11 +109,17 @@ pub fn status_of(achievement_pct: Option<f64>) -> Status {
     }
 }
 
+/// The period's own target, else its year's: a half-year or a quarter is measured against the
+/// year's target unless the plan sets one for it (the AO head's semi-annual report shows how far
+/// the first half went towards the year's target).
 fn target_for(indicator: &IndicatorView, period: &Period) -> Option<f64> {
-    indicator
-        .targets
-        .get(period.to_string())
-        .and_then(serde_json::Value::as_f64)
+    let of = |key: String| {
+        indicator
+            .targets
+            .get(key)
+            .and_then(serde_json::Value::as_f64)
+    };
+    of(period.to_string()).or_else(|| of(period.year.to_string()))
 }
 
 /// One row of the table. `values` are the indicator's municipality-wide values of the period
