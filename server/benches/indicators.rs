@@ -22,6 +22,13 @@
 //! `GET /panel/{municipality}?year=` anonymously for random municipalities and years (the whole
 //! server-rendered page: plan versus fact with charts, the survey over ten years, the scorecard,
 //! the facility map), 2,000 requests after 200 warm-up requests. Goal: p99 < 50 ms.
+//!
+//! `JMET_BENCH_EXPORT=N` measures the streamed export: N submissions of one municipality (its
+//! ten years, pushed again and again by new phones, projection off to load faster) marked
+//! approved directly in the status table (a shortcut: the export reads only that), then
+//! `GET /api/v1/open/{municipality}/submissions.csv` and `visits.geojson` read to the end while
+//! the process's resident memory (server and client are one process) is sampled every 50,000
+//! rows. Goal: memory stays flat, whatever N.
 
 use std::time::{Duration, Instant};
 
@@ -545,6 +552,12 @@ async fn run(postgres: bool) {
     {
         return panel(postgres, n.clamp(1, MUNICIPALITIES)).await;
     }
+    if let Some(n) = std::env::var("JMET_BENCH_EXPORT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return export(postgres, n.max(1)).await;
+    }
     let backend = if postgres { "PostgreSQL" } else { "SQLite" };
     println!("indicator benchmark on {backend}: {MUNICIPALITIES} municipalities, {YEARS} years");
 
@@ -710,6 +723,94 @@ async fn panel(postgres: bool, n: usize) {
             "  ** GOAL MISSED **"
         }
     );
+    let name = server.pg_name.clone();
+    drop(server);
+    drop_pg(name).await;
+}
+
+/// Resident memory of this process, in MiB (Linux).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Streams one export to its end, sampling memory; answers (rows, MiB read, seconds, max RSS).
+async fn stream_export(server: &Server, path: &str, newline: &[u8]) -> (usize, f64, f64, f64) {
+    let started = Instant::now();
+    let mut response = server
+        .http
+        .get(format!("{}{path}", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let (mut rows, mut bytes, mut next_sample, mut peak) = (0usize, 0usize, 0usize, rss_mib());
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        bytes += chunk.len();
+        rows += chunk.windows(newline.len()).filter(|w| *w == newline).count();
+        if rows >= next_sample {
+            let now = rss_mib();
+            peak = peak.max(now);
+            println!("    {rows:>9} rows, {:>7.1} MiB read, RSS {now:.1} MiB", bytes as f64 / 1048576.0);
+            next_sample += 50_000;
+        }
+    }
+    (
+        rows,
+        bytes as f64 / 1048576.0,
+        started.elapsed().as_secs_f64(),
+        peak.max(rss_mib()),
+    )
+}
+
+/// The streamed exports of one municipality with `n` approved submissions.
+async fn export(postgres: bool, n: usize) {
+    let backend = if postgres { "PostgreSQL" } else { "SQLite" };
+    println!("export benchmark on {backend}: {n} approved submissions in one municipality");
+    let server = start(postgres, false).await;
+    reference_data(&server.storage).await;
+    let started = Instant::now();
+    let (mut loaded, mut round) = (0, 0u64);
+    while loaded < n {
+        let (count, _) = ingest(&server, 0..1, 1000 + round).await;
+        loaded += count;
+        round += 1;
+        if round % 50 == 0 {
+            println!("  loaded {loaded} in {:.0} s", started.elapsed().as_secs_f64());
+        }
+    }
+    use sea_orm::ConnectionTrait;
+    server
+        .storage
+        .connection()
+        .execute_unprepared("UPDATE submission_status SET status = 'approved'")
+        .await
+        .unwrap();
+    println!(
+        "  {loaded} submissions loaded and marked approved in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let m = code(0);
+    let before = rss_mib();
+    println!("  RSS before the exports: {before:.1} MiB");
+    for (path, newline) in [
+        (format!("/api/v1/open/{m}/submissions.csv"), &b"\r\n"[..]),
+        (format!("/api/v1/open/{m}/visits.geojson"), &b"},{"[..]),
+    ] {
+        let (rows, mib, secs, peak) = stream_export(&server, &path, newline).await;
+        println!(
+            "{path}: {rows} rows, {mib:.0} MiB in {secs:.1} s ({:.0} rows/s); RSS before {before:.1} MiB, peak {peak:.1} MiB (+{:.1} MiB)",
+            rows as f64 / secs,
+            peak - before
+        );
+    }
     let name = server.pg_name.clone();
     drop(server);
     drop_pg(name).await;
