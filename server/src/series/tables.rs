@@ -128,10 +128,46 @@ pub async fn plan_vs_fact(
     basis: Basis,
     view: View,
 ) -> Result<PlanAnswer, StorageError> {
-    let values = storage
-        .municipality_values(municipality.as_str(), period.kind)
-        .await?;
+    let values = values_for(storage, municipality, period.kind, view).await?;
     plan_table(storage, municipality, period, basis, view, &values).await
+}
+
+/// Plan versus fact for a year together with the yearly values it was made from.
+pub async fn plan_vs_fact_of_year(
+    storage: &Storage,
+    municipality: &Scope,
+    period: Period,
+    view: View,
+) -> Result<(PlanAnswer, Vec<StoredValue>), StorageError> {
+    let values = values_for(storage, municipality, PeriodKind::Year, view).await?;
+    let plan = plan_table(
+        storage,
+        municipality,
+        period,
+        Basis::Official,
+        view,
+        &values,
+    )
+    .await?;
+    Ok((plan, values))
+}
+
+/// The municipality's values of a kind, with their evidence ids only for callers who see them.
+async fn values_for(
+    storage: &Storage,
+    municipality: &Scope,
+    kind: PeriodKind,
+    view: View,
+) -> Result<Vec<StoredValue>, StorageError> {
+    if view.provisional {
+        storage
+            .municipality_values(municipality.as_str(), kind)
+            .await
+    } else {
+        storage
+            .municipality_values_without_evidence(municipality.as_str(), kind)
+            .await
+    }
 }
 
 /// Plan versus fact from the municipality's values of the period's kind, read by the caller.
@@ -271,9 +307,7 @@ pub async fn scorecard(
 ) -> Result<Scorecard, StorageError> {
     let period = Period::new(year, PeriodKind::Year, 1)
         .ok_or_else(|| StorageError::Invalid(format!("{year} is not a year")))?;
-    let yearly = storage
-        .municipality_values(municipality.as_str(), PeriodKind::Year)
-        .await?;
+    let yearly = values_for(storage, municipality, PeriodKind::Year, view).await?;
     let table = plan_table(
         storage,
         municipality,
@@ -283,6 +317,21 @@ pub async fn scorecard(
         &yearly,
     )
     .await?;
+    scorecard_with(storage, municipality, year, view, &table.rows, &yearly).await
+}
+
+/// The scorecard from the year's official plan-versus-fact rows and yearly values, for a caller
+/// that has them already (the panel).
+pub async fn scorecard_with(
+    storage: &Storage,
+    municipality: &Scope,
+    year: i32,
+    view: View,
+    rows: &[PlanRow],
+    yearly: &[StoredValue],
+) -> Result<Scorecard, StorageError> {
+    let period = Period::new(year, PeriodKind::Year, 1)
+        .ok_or_else(|| StorageError::Invalid(format!("{year} is not a year")))?;
     let survey_forms: Vec<String> = storage
         .forms()
         .await?
@@ -319,7 +368,7 @@ pub async fn scorecard(
         municipality.as_str(),
         year,
         &opinion,
-        &table.rows,
+        rows,
         items.as_ref().map(|(i, c)| (i.as_slice(), c.as_str())),
     ))
 }

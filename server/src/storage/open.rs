@@ -184,7 +184,7 @@ impl Storage {
         let q = Sql::new(self.backend())
             .push(&format!(
                 "SELECT period_kind, {} FROM indicator_values WHERE municipality_code = ",
-                super::series::VALUE_COLUMNS
+                super::series::VALUE_COLUMNS_WITHOUT_EVIDENCE
             ))
             .bind(municipality)
             .push(
@@ -203,7 +203,7 @@ impl Storage {
         let q = Sql::new(self.backend())
             .push(&format!(
                 "SELECT '', {} FROM indicator_values WHERE municipality_code = ",
-                super::series::VALUE_COLUMNS
+                super::series::VALUE_COLUMNS_WITHOUT_EVIDENCE
             ))
             .bind(municipality)
             .push(" AND period_kind = ")

@@ -484,9 +484,31 @@ impl Storage {
         municipality: &str,
         kind: PeriodKind,
     ) -> Result<Vec<StoredValue>, StorageError> {
+        self.municipality_values_of(municipality, kind, VALUE_COLUMNS)
+            .await
+    }
+
+    /// As `municipality_values`, without the evidence ids: what the public sees. A yearly value
+    /// rests on hundreds of submissions, and reading their ids only to drop them costs more
+    /// than the rest of the value.
+    pub async fn municipality_values_without_evidence(
+        &self,
+        municipality: &str,
+        kind: PeriodKind,
+    ) -> Result<Vec<StoredValue>, StorageError> {
+        self.municipality_values_of(municipality, kind, VALUE_COLUMNS_WITHOUT_EVIDENCE)
+            .await
+    }
+
+    async fn municipality_values_of(
+        &self,
+        municipality: &str,
+        kind: PeriodKind,
+        columns: &str,
+    ) -> Result<Vec<StoredValue>, StorageError> {
         let q = Sql::new(self.backend())
             .push(&format!(
-                "SELECT {VALUE_COLUMNS} FROM indicator_values WHERE municipality_code = "
+                "SELECT {columns} FROM indicator_values WHERE municipality_code = "
             ))
             .bind(municipality)
             .push(" AND period_kind = ")
@@ -631,6 +653,8 @@ pub struct StoredValue {
 
 pub(super) const VALUE_COLUMNS: &str = "indicator_code, facility, period, official_value, official_n, \
     official_evidence, provisional_value, provisional_n, provisional_evidence";
+pub(super) const VALUE_COLUMNS_WITHOUT_EVIDENCE: &str = "indicator_code, facility, period, \
+    official_value, official_n, '[]', provisional_value, provisional_n, '[]'";
 
 async fn read_values(
     conn: &impl ConnectionTrait,
