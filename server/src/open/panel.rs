@@ -109,7 +109,8 @@ pub async fn assemble(
     survey_forms.sort();
     survey_forms.dedup();
     for form in survey_forms {
-        if let Some(answer) = tables::survey(storage, &scope, &form, Basis::Official).await?
+        if let Some(answer) =
+            tables::survey_with(storage, &scope, &form, Basis::Official, false).await?
             && !answer.results.respondents.is_empty()
         {
             surveys.push(answer);
@@ -236,20 +237,13 @@ async fn facility_states(
         .map(|i| i.code)
         .collect();
     let mut latest: BTreeMap<(String, String), (String, f64)> = BTreeMap::new();
-    for v in storage
-        .facility_values(scope.as_str(), PeriodKind::Month.name())
-        .await?
-    {
-        if !levels.contains(&v.indicator) {
-            continue;
-        }
-        if let Some(o) = &v.official {
-            // Rows come in period order, so the last one kept is the latest.
-            latest.insert(
-                (v.facility.clone(), v.indicator.clone()),
-                (v.period, o.value),
-            );
-        }
+    let pairs: Vec<(&str, &str)> = facilities
+        .iter()
+        .filter(|f| visits.contains_key(&f.code))
+        .flat_map(|f| levels.iter().map(move |i| (i.as_str(), f.code.as_str())))
+        .collect();
+    for (indicator, facility, period, value) in storage.latest_official_months(&pairs).await? {
+        latest.insert((facility, indicator), (period, value));
     }
     let rows: BTreeMap<&str, &plan::PlanRow> = plan
         .rows

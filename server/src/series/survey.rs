@@ -189,6 +189,12 @@ fn shares<'a>(
 
 /// Analyses the responses of one municipality's survey over the years.
 pub fn analyse(forms: &[FormDef], responses: &[Response]) -> SurveyResults {
+    analyse_with(forms, responses, true)
+}
+
+/// As `analyse`; without the breakdowns by village, sex and age band when `breakdowns` is false
+/// (the public panel shows the years, and the breakdowns cost most of the work).
+pub fn analyse_with(forms: &[FormDef], responses: &[Response], breakdowns: bool) -> SurveyResults {
     let mut respondents: BTreeMap<i32, u64> = BTreeMap::new();
     for r in responses {
         *respondents.entry(r.year).or_default() += 1;
@@ -206,7 +212,7 @@ pub fn analyse(forms: &[FormDef], responses: &[Response]) -> SurveyResults {
             .collect();
         let mut by = BTreeMap::new();
         for dim in BREAKDOWNS {
-            if dim == key {
+            if dim == key || !breakdowns {
                 continue;
             }
             let mut groups: BTreeSet<(i32, String)> = BTreeSet::new();

@@ -245,6 +245,17 @@ pub async fn survey(
     form: &str,
     basis: Basis,
 ) -> Result<Option<SurveyAnswer>, StorageError> {
+    survey_with(storage, municipality, form, basis, true).await
+}
+
+/// As `survey`, with or without the breakdowns by village, sex and age band.
+pub async fn survey_with(
+    storage: &Storage,
+    municipality: &Scope,
+    form: &str,
+    basis: Basis,
+    breakdowns: bool,
+) -> Result<Option<SurveyAnswer>, StorageError> {
     let summaries: Vec<_> = storage
         .forms()
         .await?
@@ -294,7 +305,7 @@ pub async fn survey(
         municipality: municipality.to_string(),
         form: form.to_owned(),
         basis,
-        results: survey::analyse(&forms, &responses),
+        results: survey::analyse_with(&forms, &responses, breakdowns),
     }))
 }
 

@@ -194,26 +194,46 @@ impl Storage {
         read_values_of(&self.db, q).await
     }
 
-    /// Facility-level values of a municipality's indicators of one period kind.
-    pub async fn facility_values(
+    /// The latest official monthly value of each (indicator, facility) pair, found by key:
+    /// (indicator, facility, period, value); pairs without one are left out.
+    pub async fn latest_official_months(
         &self,
-        municipality: &str,
-        kind: &str,
-    ) -> Result<Vec<StoredValue>, StorageError> {
-        let q = Sql::new(self.backend())
-            .push(&format!(
-                "SELECT '', {} FROM indicator_values WHERE municipality_code = ",
-                super::series::VALUE_COLUMNS_WITHOUT_EVIDENCE
-            ))
-            .bind(municipality)
-            .push(" AND period_kind = ")
-            .bind(kind)
-            .push(" AND facility <> '' ORDER BY facility, indicator_code, period");
-        Ok(read_values_of(&self.db, q)
-            .await?
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect())
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, String, f64)>, StorageError> {
+        let mut out = Vec::new();
+        // One statement for all pairs: a UNION of keyed lookups, each reading from the end of
+        // its pair's range of the primary key.
+        for chunk in pairs.chunks(100) {
+            let mut q = Sql::new(self.backend());
+            for (i, (indicator, facility)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push_mut(" UNION ALL ");
+                }
+                q.push_mut(
+                    "SELECT * FROM (SELECT indicator_code, facility, period, official_value \
+                     FROM indicator_values WHERE indicator_code = ",
+                );
+                q.bind_mut(*indicator);
+                q.push_mut(" AND facility = ");
+                q.bind_mut(*facility);
+                q.push_mut(
+                    " AND period_kind = 'month' AND official_value IS NOT NULL \
+                     ORDER BY period DESC LIMIT 1) latest",
+                );
+            }
+            if chunk.is_empty() {
+                continue;
+            }
+            for row in sql::query_all(&self.db, q).await? {
+                out.push((
+                    row.try_get_by_index(0)?,
+                    row.try_get_by_index(1)?,
+                    row.try_get_by_index(2)?,
+                    row.try_get_by_index(3)?,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// One page of a municipality's approved submissions in a stable order, after the given
