@@ -37,8 +37,16 @@ pub async fn refuse_nul(request: Request, next: Next) -> Response {
 }
 
 pub async fn rewrite(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let status = response.status();
+    // A body refused for its size is left unread, so the connection cannot carry another
+    // request: say so, or a client may reuse it and lose its next request.
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
