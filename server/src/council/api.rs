@@ -6,7 +6,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sync_protocol::Scope;
 
 use super::{DECISION_STATUSES, INSTRUMENTS, Status};
 use crate::access::Action;
@@ -17,29 +16,6 @@ use crate::error::AppError;
 use crate::series::plan::{Basis, Status as PlanStatus};
 use crate::series::{Period, PeriodKind, tables};
 use crate::storage::CouncilDecision;
-
-fn today() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day()
-    )
-}
-
-async fn municipality(app: &AppState, code: &str) -> Result<Scope, AppError> {
-    let known = app
-        .storage
-        .territories()
-        .await?
-        .into_iter()
-        .any(|t| t.code == code && t.level == "municipality");
-    match Scope::parse(code) {
-        Ok(scope) if known => Ok(scope),
-        _ => Err(AppError::NotFound(format!("no municipality {code:?}"))),
-    }
-}
 
 /// `GET /api/v1/municipalities/{code}/recommendations`: the public sees those the team adopted;
 /// signed-in users and phones of the municipality see drafts too.
@@ -60,10 +36,10 @@ pub async fn list(
     caller: Caller,
     Path(code): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let m = municipality(&app, &code).await?;
+    let m = crate::open::municipality(&app.storage, &code).await?;
     caller.require(Action::ReadResults, Some(&m))?;
     let drafts = caller.0.may(Action::ReadProvisional, Some(&m));
-    let all = super::list(&app.storage, &m, &today()).await?;
+    let all = super::list(&app.storage, &m, &crate::open::today_utc()).await?;
     let shown: Vec<_> = all
         .into_iter()
         .filter(|r| drafts || r.status != Status::Draft)
@@ -103,7 +79,7 @@ pub async fn draft(
     Path(code): Path<String>,
     Query(q): Query<DraftQuery>,
 ) -> Result<Json<Value>, AppError> {
-    let m = municipality(&app, &code).await?;
+    let m = crate::open::municipality(&app.storage, &code).await?;
     caller.require(Action::ReadResults, Some(&m))?;
     let year = match q.year.as_deref() {
         None => time::OffsetDateTime::now_utc().year(),
@@ -148,7 +124,7 @@ pub async fn draft(
     Ok(Json(json!({
         "municipality": code,
         "year": year,
-        "meeting_on": today(),
+        "meeting_on": crate::open::today_utc(),
         "items": items,
         "addressees": ["deputies", "ao_head"],
     })))
@@ -172,7 +148,7 @@ pub async fn decisions(
     caller: Caller,
     Path(code): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let m = municipality(&app, &code).await?;
+    let m = crate::open::municipality(&app.storage, &code).await?;
     caller.require(Action::ReadResults, Some(&m))?;
     let list = app.storage.council_decisions(m.as_str()).await?;
     Ok(Json(json!({"municipality": code, "decisions": list})))
@@ -222,7 +198,7 @@ pub async fn record(
     Path(code): Path<String>,
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, Json<CouncilDecision>), AppError> {
-    let m = municipality(&app, &code).await?;
+    let m = crate::open::municipality(&app.storage, &code).await?;
     caller.require(Action::RecordCouncilDecision, Some(&m))?;
     let d: NewDecision =
         serde_json::from_value(body).map_err(|e| AppError::MalformedJson(e.to_string()))?;

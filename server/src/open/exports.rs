@@ -72,19 +72,6 @@ pub fn now_text() -> String {
         .unwrap_or_default()
 }
 
-/// The municipality a code names, or 404.
-async fn municipality(storage: &Storage, code: &str) -> Result<Scope, AppError> {
-    let known = storage
-        .territories()
-        .await?
-        .into_iter()
-        .any(|t| t.code == code && t.level == "municipality");
-    match Scope::parse(code) {
-        Ok(scope) if known => Ok(scope),
-        _ => Err(not_found(format!("no municipality {code:?}"))),
-    }
-}
-
 fn parse_year(text: Option<&str>) -> Result<Option<i32>, AppError> {
     text.map(|t| {
         t.trim()
@@ -144,7 +131,7 @@ pub async fn export(
     }
     let year = parse_year(q.year.as_deref())?;
     let storage = &app.storage;
-    let scope = municipality(storage, &code).await?;
+    let scope = super::municipality(storage, &code).await?;
     // Read first: the export holds every change up to this position (and perhaps a few after).
     let audit = storage.chain_head().await?;
     let about = About {
@@ -285,13 +272,6 @@ async fn read_panel(storage: &Storage, code: &str, year: Option<i32>) -> Result<
         .ok_or_else(|| not_found(format!("no municipality {code:?}")))
 }
 
-fn status_name(status: crate::series::plan::Status) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 async fn indicators(storage: &Storage, code: &str, year: Option<i32>) -> Result<Table, AppError> {
     let panel = read_panel(storage, code, year).await?;
     let columns = [
@@ -332,7 +312,7 @@ async fn indicators(storage: &Storage, code: &str, year: Option<i32>) -> Result<
                 Cell::opt(r.actual),
                 Cell::Int(r.n),
                 Cell::opt(r.achievement_pct),
-                Cell::text(status_name(r.status)),
+                Cell::text(super::status_name(r.status)),
                 Cell::opt(r.forecast.as_ref().map(|f| f.value)),
                 r.forecast
                     .as_ref()
@@ -477,7 +457,7 @@ async fn survey(storage: &Storage, scope: &Scope) -> Result<Table, AppError> {
 }
 
 async fn scorecard(storage: &Storage, code: &str, year: Option<i32>) -> Result<Table, AppError> {
-    let scope = municipality(storage, code).await?;
+    let scope = super::municipality(storage, code).await?;
     let year = match year {
         Some(y) => y,
         None => read_panel(storage, code, None).await?.year,

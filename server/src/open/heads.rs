@@ -13,20 +13,10 @@ use crate::api::openapi::errors::{BadRequest, NotFound};
 use crate::error::AppError;
 use crate::storage::{PublishedHead, Storage, StorageError};
 
-fn today_utc() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day()
-    )
-}
-
 /// Publishes today's head unless it already is.
 pub async fn publish_today(storage: &Storage) -> Result<PublishedHead, StorageError> {
     storage
-        .publish_head(&today_utc(), crate::sync::now_ms() as i64)
+        .publish_head(&super::today_utc(), crate::sync::now_ms() as i64)
         .await
 }
 

@@ -21,6 +21,43 @@ use utoipa_axum::routes;
 
 use crate::api::AppState;
 
+/// Today in UTC, `YYYY-MM-DD`.
+pub fn today_utc() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day()
+    )
+}
+
+/// The snake_case name a serialised status enum carries.
+pub fn status_name<T: serde::Serialize>(status: T) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The municipality a code names, or 404.
+pub async fn municipality(
+    storage: &crate::storage::Storage,
+    code: &str,
+) -> Result<sync_protocol::Scope, crate::error::AppError> {
+    let known = storage
+        .territories()
+        .await?
+        .into_iter()
+        .any(|t| t.code == code && t.level == "municipality");
+    match sync_protocol::Scope::parse(code) {
+        Ok(scope) if known => Ok(scope),
+        _ => Err(crate::error::AppError::NotFound(format!(
+            "no municipality {code:?}"
+        ))),
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/panel", get(pages::index))

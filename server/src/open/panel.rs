@@ -117,15 +117,7 @@ pub async fn assemble(
         }
     }
     let facilities = facility_states(storage, &scope, &plan).await?;
-    let today = {
-        let now = time::OffsetDateTime::now_utc();
-        format!(
-            "{:04}-{:02}-{:02}",
-            now.year(),
-            u8::from(now.month()),
-            now.day()
-        )
-    };
+    let today = super::today_utc();
     let recommendations = crate::council::list(storage, &scope, &today)
         .await?
         .into_iter()

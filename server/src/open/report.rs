@@ -101,13 +101,6 @@ pub async fn assemble(
     }))
 }
 
-fn status_name<T: Serialize>(status: T) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// The report as tables: indicators, recommendations, council decisions.
 pub fn tables(r: &Report) -> Vec<(&'static str, Table)> {
     let code = r.municipality.code.as_str();
@@ -151,7 +144,7 @@ pub fn tables(r: &Report) -> Vec<(&'static str, Table)> {
                     Cell::opt(row.actual),
                     Cell::Int(row.n),
                     Cell::opt(row.achievement_pct),
-                    Cell::text(status_name(row.status)),
+                    Cell::text(super::status_name(row.status)),
                     Cell::opt(row.forecast.as_ref().map(|f| f.value)),
                     row.forecast
                         .as_ref()
@@ -187,7 +180,7 @@ pub fn tables(r: &Report) -> Vec<(&'static str, Table)> {
                     Cell::text(&x.id),
                     x.meeting_on.clone().map_or(Cell::Empty, Cell::Text),
                     Cell::text(&x.title),
-                    Cell::text(status_name(x.status)),
+                    Cell::text(super::status_name(x.status)),
                     Cell::Int(x.votes.for_ as i64),
                     Cell::Int(x.votes.current_members as i64),
                     Cell::text(indicators.join(";")),
@@ -306,7 +299,7 @@ pub async fn page(
                     .iter()
                     .filter(|r| r.level == level)
                     .map(|r| {
-                        let status = status_name(r.status);
+                        let status = super::status_name(r.status);
                         Row {
                             name: lang.name(&r.name_ky, &r.name_ru, &r.name_en).to_owned(),
                             unit: r.unit.clone(),
@@ -372,7 +365,7 @@ pub async fn page(
             .recommendations
             .iter()
             .map(|r| {
-                let status = status_name(r.status);
+                let status = super::status_name(r.status);
                 (
                     r.meeting_on.clone().unwrap_or_default(),
                     r.title.clone(),
