@@ -147,21 +147,22 @@ fn chosen(answer: Option<&Value>) -> Option<Vec<String>> {
     }
 }
 
+/// The shares of a question's options among the answers given, each answer with how many
+/// respondents gave it.
 fn shares<'a>(
-    key: &str,
     choices: &[(String, Option<Labels>)],
-    responses: impl Iterator<Item = &'a Response>,
+    answers: impl Iterator<Item = (Option<&'a Value>, u64)>,
 ) -> Shares {
     let mut n = 0u64;
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for r in responses {
-        let Some(picked) = chosen(r.fields.get(key)) else {
+    for (answer, weight) in answers {
+        let Some(picked) = chosen(answer) else {
             continue;
         };
-        n += 1;
+        n += weight;
         for (value, _) in choices {
             if picked.iter().any(|p| p == value) {
-                *counts.entry(value).or_default() += 1;
+                *counts.entry(value).or_default() += weight;
             }
         }
     }
@@ -187,6 +188,33 @@ fn shares<'a>(
     Shares { n, choices }
 }
 
+/// How often each answer was given, by year: all the years and their changes need. The public
+/// panel reads this, counted by the database, instead of every response.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub respondents: BTreeMap<i32, u64>,
+    /// By year and question: each answer given, with how many gave it.
+    pub answers: BTreeMap<(i32, String), Vec<(Value, u64)>>,
+}
+
+impl Tally {
+    pub fn add_respondents(&mut self, year: i32, count: u64) {
+        *self.respondents.entry(year).or_default() += count;
+    }
+
+    pub fn add_answer(&mut self, year: i32, question: &str, answer: Value, count: u64) {
+        self.answers
+            .entry((year, question.to_owned()))
+            .or_default()
+            .push((answer, count));
+    }
+}
+
+/// The keys of the questions the analysis counts (the categorical ones).
+pub fn counted_questions(forms: &[FormDef]) -> Vec<String> {
+    questions(forms).into_iter().map(|q| q.0).collect()
+}
+
 /// Analyses the responses of one municipality's survey over the years.
 pub fn analyse(forms: &[FormDef], responses: &[Response]) -> SurveyResults {
     analyse_with(forms, responses, true)
@@ -199,6 +227,53 @@ pub fn analyse_with(forms: &[FormDef], responses: &[Response], breakdowns: bool)
     for r in responses {
         *respondents.entry(r.year).or_default() += 1;
     }
+    assemble(
+        forms,
+        respondents,
+        |key, choices, year| {
+            shares(
+                choices,
+                responses
+                    .iter()
+                    .filter(|r| r.year == year)
+                    .map(|r| (r.fields.get(key), 1)),
+            )
+        },
+        |key, choices| {
+            if breakdowns {
+                breakdown(key, choices, responses)
+            } else {
+                BTreeMap::new()
+            }
+        },
+    )
+}
+
+/// The years and their changes from counts alone: what `analyse_with(.., false)` answers.
+pub fn analyse_tally(forms: &[FormDef], tally: &Tally) -> SurveyResults {
+    assemble(
+        forms,
+        tally.respondents.clone(),
+        |key, choices, year| {
+            let given = tally
+                .answers
+                .get(&(year, key.to_owned()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            shares(choices, given.iter().map(|(v, n)| (Some(v), *n)))
+        },
+        |_, _| BTreeMap::new(),
+    )
+}
+
+type Choices = [(String, Option<Labels>)];
+
+fn assemble(
+    forms: &[FormDef],
+    respondents: BTreeMap<i32, u64>,
+    of_year: impl Fn(&str, &Choices, i32) -> Shares,
+    by: impl Fn(&str, &Choices) -> BTreeMap<&'static str, Vec<GroupShares>>,
+) -> SurveyResults {
     let years: Vec<i32> = respondents.keys().copied().collect();
     let mut out = Vec::new();
     for (key, label, kind, choices) in questions(forms) {
@@ -206,41 +281,11 @@ pub fn analyse_with(forms: &[FormDef], responses: &[Response], breakdowns: bool)
             .iter()
             .map(|&year| YearShares {
                 year,
-                shares: shares(&key, &choices, responses.iter().filter(|r| r.year == year)),
+                shares: of_year(&key, &choices, year),
             })
             .filter(|y| y.shares.n > 0)
             .collect();
-        let mut by = BTreeMap::new();
-        for dim in BREAKDOWNS {
-            if dim == key || !breakdowns {
-                continue;
-            }
-            let mut groups: BTreeSet<(i32, String)> = BTreeSet::new();
-            for r in responses {
-                if let Some(g) = r.fields.get(dim).and_then(Value::as_str) {
-                    groups.insert((r.year, g.to_owned()));
-                }
-            }
-            let rows: Vec<GroupShares> = groups
-                .into_iter()
-                .map(|(year, group)| GroupShares {
-                    shares: shares(
-                        &key,
-                        &choices,
-                        responses.iter().filter(|r| {
-                            r.year == year
-                                && r.fields.get(dim).and_then(Value::as_str) == Some(&group)
-                        }),
-                    ),
-                    group,
-                    year,
-                })
-                .filter(|g| g.shares.n > 0)
-                .collect();
-            if !rows.is_empty() {
-                by.insert(dim, rows);
-            }
-        }
+        let by = by(&key, &choices);
         let mut year_over_year = Vec::new();
         for pair in per_year.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
@@ -277,6 +322,48 @@ pub fn analyse_with(forms: &[FormDef], responses: &[Response], breakdowns: bool)
         change_interval: "newcombe-wilson",
         questions: out,
     }
+}
+
+/// A question's shares by village, sex and age band, each group in each year.
+fn breakdown(
+    key: &str,
+    choices: &Choices,
+    responses: &[Response],
+) -> BTreeMap<&'static str, Vec<GroupShares>> {
+    let mut by = BTreeMap::new();
+    for dim in BREAKDOWNS {
+        if dim == key {
+            continue;
+        }
+        let mut groups: BTreeSet<(i32, String)> = BTreeSet::new();
+        for r in responses {
+            if let Some(g) = r.fields.get(dim).and_then(Value::as_str) {
+                groups.insert((r.year, g.to_owned()));
+            }
+        }
+        let rows: Vec<GroupShares> = groups
+            .into_iter()
+            .map(|(year, group)| GroupShares {
+                shares: shares(
+                    choices,
+                    responses
+                        .iter()
+                        .filter(|r| {
+                            r.year == year
+                                && r.fields.get(dim).and_then(Value::as_str) == Some(&group)
+                        })
+                        .map(|r| (r.fields.get(key), 1)),
+                ),
+                group,
+                year,
+            })
+            .filter(|g| g.shares.n > 0)
+            .collect();
+        if !rows.is_empty() {
+            by.insert(dim, rows);
+        }
+    }
+    by
 }
 
 #[cfg(test)]
@@ -374,5 +461,38 @@ mod tests {
         assert!((change.change - 30.0).abs() < 1e-9);
         assert!(change.significant, "{change:?}");
         assert!(change.ci_low > 20.0 && change.ci_high < 40.0, "{change:?}");
+    }
+
+    #[test]
+    fn counts_alone_give_what_the_responses_give() {
+        let mut rs = Vec::new();
+        for i in 0..37 {
+            rs.push(response(
+                2024,
+                if i % 3 == 0 { "f" } else { "m" },
+                Some(i % 4 == 0),
+            ));
+            rs.push(response(2025, "f", (i % 5 != 0).then_some(i % 2 == 0)));
+        }
+        // As the database groups them: each distinct answer to each question, per year.
+        let mut tally = Tally::default();
+        let mut grouped: BTreeMap<(i32, String, String), (Value, u64)> = BTreeMap::new();
+        for r in &rs {
+            tally.add_respondents(r.year, 1);
+            for (key, value) in &r.fields {
+                grouped
+                    .entry((r.year, key.clone(), value.to_string()))
+                    .or_insert((value.clone(), 0))
+                    .1 += 1;
+            }
+        }
+        for ((year, key, _), (value, n)) in grouped {
+            tally.add_answer(year, &key, value, n);
+        }
+        assert_eq!(
+            analyse_tally(&[form()], &tally),
+            analyse_with(&[form()], &rs, false)
+        );
+        assert_eq!(counted_questions(&[form()]), ["sex", "happy"]);
     }
 }

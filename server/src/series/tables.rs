@@ -280,32 +280,57 @@ pub async fn survey_with(
             .filter(|s| s.is_counted())
             .collect(),
     };
-    let answers = storage
-        .survey_answers(municipality.as_str(), form, &statuses)
-        .await?;
-    let responses: Vec<Response> = answers
-        .into_iter()
-        .filter_map(|(version, fields)| {
-            // The instrument's year; a response to a version without one counts in the year
-            // it was captured.
-            let year = version
-                .and_then(|v| year_of.get(&v).copied().flatten())
-                .map(i32::from)
-                .or_else(|| {
-                    fields
-                        .get("captured_at")
-                        .and_then(|c| c.as_str())
-                        .and_then(super::period::parse_date_prefix)
-                        .map(|d| d.year())
-                })?;
-            Some(Response { year, fields })
-        })
-        .collect();
+    // The instrument's year; a response to a version without one counts in the year it was
+    // captured.
+    let year_of = |version: Option<u32>, captured: Option<i32>| {
+        version
+            .and_then(|v| year_of.get(&v).copied().flatten())
+            .map(i32::from)
+            .or(captured)
+    };
+    let results = if breakdowns {
+        let answers = storage
+            .survey_answers(municipality.as_str(), form, &statuses)
+            .await?;
+        let responses: Vec<Response> = answers
+            .into_iter()
+            .filter_map(|(version, fields)| {
+                let captured = fields
+                    .get("captured_at")
+                    .and_then(|c| c.as_str())
+                    .and_then(super::period::parse_date_prefix)
+                    .map(|d| d.year());
+                Some(Response {
+                    year: year_of(version, captured)?,
+                    fields,
+                })
+            })
+            .collect();
+        survey::analyse_with(&forms, &responses, true)
+    } else {
+        let questions = survey::counted_questions(&forms);
+        let questions: Vec<&str> = questions.iter().map(String::as_str).collect();
+        let counted = storage
+            .survey_tally(municipality.as_str(), form, &statuses, &questions)
+            .await?;
+        let mut tally = survey::Tally::default();
+        for (version, captured, n) in counted.respondents {
+            if let Some(year) = year_of(version, captured) {
+                tally.add_respondents(year, n);
+            }
+        }
+        for (version, captured, question, answer, n) in counted.answers {
+            if let Some(year) = year_of(version, captured) {
+                tally.add_answer(year, &question, answer, n);
+            }
+        }
+        survey::analyse_tally(&forms, &tally)
+    };
     Ok(Some(SurveyAnswer {
         municipality: municipality.to_string(),
         form: form.to_owned(),
         basis,
-        results: survey::analyse_with(&forms, &responses, breakdowns),
+        results,
     }))
 }
 

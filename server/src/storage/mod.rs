@@ -45,7 +45,7 @@ pub use open::{ApprovedSubmission, ChainLink, ChainPosition, FacilityVisits, Pub
 pub use recommendations::{CouncilDecision, DeviceMember, RecommendationRecord, VoteOp};
 pub use reviews::NewReview;
 pub use series::{
-    LsgEntry, LsgEntryView, ProjectionRun, StoredValue, SubmissionState, ValueBasis,
+    LsgEntry, LsgEntryView, ProjectionRun, StoredValue, SubmissionState, SurveyTally, ValueBasis,
     resolve_operand,
 };
 pub use sync::{

@@ -624,6 +624,21 @@ pub struct LsgEntryView {
     pub entered_at_ms: i64,
 }
 
+/// Survey counts as the database grouped them; the form version and the capture's year are
+/// those of the responses counted (either may be missing).
+#[derive(Debug, Default)]
+pub struct SurveyTally {
+    /// (form version, year captured, responses).
+    pub respondents: Vec<(Option<u32>, Option<i32>, u64)>,
+    /// (form version, year captured, question, answer, responses that gave it).
+    pub answers: Vec<(Option<u32>, Option<i32>, String, Value, u64)>,
+}
+
+/// A `form_version` field's stored JSON text, as a version.
+fn tally_version(text: Option<String>) -> Option<u32> {
+    text.and_then(|t| t.trim().parse::<u32>().ok())
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubmissionState {
     pub scope: String,
@@ -1333,6 +1348,74 @@ impl Storage {
             .push("SELECT municipality_code FROM indicators WHERE code = ")
             .bind(code);
         sql::query_scalar_text(&self.db, q).await
+    }
+
+    /// How often each answer to the questions named was given in a municipality's responses to
+    /// one survey form, of the statuses given, counted in the database so that ten years of
+    /// responses come back as a few hundred rows. Responses are grouped by form version and the
+    /// year they were captured (the instrument's year, when it has one, wins over the capture's).
+    pub async fn survey_tally(
+        &self,
+        municipality: &str,
+        form: &str,
+        statuses: &[ReviewStatus],
+        questions: &[&str],
+    ) -> Result<SurveyTally, StorageError> {
+        let mut tally = SurveyTally::default();
+        // Every response is counted once, whatever it answered.
+        let mut q = Sql::new(self.backend()).push(
+            "SELECT v.value, substr(s.captured_at, 1, 4), COUNT(*) FROM submission_status s \
+             JOIN records r ON r.collection = s.collection AND r.record_id = s.record_id \
+             LEFT JOIN fields v ON v.rkey = r.rkey AND v.field = 'form_version' \
+             WHERE s.collection = 'survey_responses' AND s.scope = ",
+        );
+        q.bind_mut(municipality);
+        q.push_mut(" AND s.form = ");
+        q.bind_mut(form);
+        q.push_mut(" AND s.status IN ");
+        q.bind_list(statuses.iter().map(|s| s.as_str()));
+        q.push_mut(" GROUP BY v.value, substr(s.captured_at, 1, 4)");
+        for row in sql::query_all(&self.db, q).await? {
+            let version = tally_version(row.try_get_by_index::<Option<String>>(0)?);
+            let year = row
+                .try_get_by_index::<Option<String>>(1)?
+                .and_then(|y| y.parse().ok());
+            let count = row.try_get_by_index::<i64>(2)?;
+            tally.respondents.push((version, year, count.max(0) as u64));
+        }
+        if questions.is_empty() || tally.respondents.is_empty() {
+            return Ok(tally);
+        }
+        let mut q = Sql::new(self.backend()).push(
+            "SELECT v.value, substr(s.captured_at, 1, 4), f.field, f.value, COUNT(*) \
+             FROM submission_status s \
+             JOIN records r ON r.collection = s.collection AND r.record_id = s.record_id \
+             JOIN fields f ON f.rkey = r.rkey \
+             LEFT JOIN fields v ON v.rkey = r.rkey AND v.field = 'form_version' \
+             WHERE s.collection = 'survey_responses' AND s.scope = ",
+        );
+        q.bind_mut(municipality);
+        q.push_mut(" AND s.form = ");
+        q.bind_mut(form);
+        q.push_mut(" AND s.status IN ");
+        q.bind_list(statuses.iter().map(|s| s.as_str()));
+        q.push_mut(" AND f.field IN ");
+        q.bind_list(questions.iter().copied());
+        q.push_mut(" GROUP BY v.value, substr(s.captured_at, 1, 4), f.field, f.value");
+        for row in sql::query_all(&self.db, q).await? {
+            let version = tally_version(row.try_get_by_index::<Option<String>>(0)?);
+            let year = row
+                .try_get_by_index::<Option<String>>(1)?
+                .and_then(|y| y.parse().ok());
+            let field: String = row.try_get_by_index(2)?;
+            let value: Value =
+                serde_json::from_str(&row.try_get_by_index::<String>(3)?).map_err(corrupt)?;
+            let count = row.try_get_by_index::<i64>(4)?;
+            tally
+                .answers
+                .push((version, year, field, value, count.max(0) as u64));
+        }
+        Ok(tally)
     }
 
     /// The answers of a municipality's responses to one survey form, of the statuses given:
