@@ -15,6 +15,7 @@ pub mod ids;
 pub mod indicator;
 pub mod media;
 pub mod open;
+pub mod openrosa;
 pub mod review;
 pub mod sedp;
 pub mod series;
@@ -23,6 +24,7 @@ pub mod storage;
 pub mod sync;
 pub mod territory;
 pub mod web;
+pub mod xlsform;
 
 pub use api::{Settings, build_app};
 pub use storage::{Location, Storage};

@@ -144,8 +144,9 @@ enum SedpCommand {
 
 #[derive(Subcommand)]
 enum FormCommand {
-    /// Store a form version from a JSON definition (see fixtures/demo/forms/) and publish it to
-    /// every phone. A stored version never changes: publish a new version instead.
+    /// Store a form version from a JSON definition (see fixtures/demo/forms/) or an XLSForm
+    /// workbook (`.xlsx`: survey, choices and settings sheets; see fixtures/xlsform/) and publish
+    /// it to every phone. A stored version never changes: publish a new version instead.
     Import {
         #[command(flatten)]
         storage: StorageArgs,
@@ -153,6 +154,20 @@ enum FormCommand {
     },
     /// Print every form version as JSON.
     List(StorageArgs),
+    /// Close a form version to new submissions, from the app and from ODK Collect alike.
+    Close {
+        #[command(flatten)]
+        storage: StorageArgs,
+        form: String,
+        version: u32,
+    },
+    /// Print the ODK XForm of a stored form version.
+    Xform {
+        #[command(flatten)]
+        storage: StorageArgs,
+        form: String,
+        version: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -623,10 +638,24 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Form(FormCommand::Import { storage, file }) => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let form = sync_protocol::FormDef::from_json(&text)
-                .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+            let is_xlsx = file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+            let form = if is_xlsx {
+                let bytes = std::fs::read(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                let imported = jmet::xlsform::read(&bytes)
+                    .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
+                for warning in &imported.warnings {
+                    eprintln!("{}: warning: {warning}", file.display());
+                }
+                imported.form
+            } else {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                sync_protocol::FormDef::from_json(&text)
+                    .map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?
+            };
             let storage = storage.open().await?;
             let created = storage
                 .import_form(&form, CLI, jmet::sync::now_ms() as i64)
@@ -760,6 +789,47 @@ async fn run(command: Command) -> Result<(), String> {
                 "{}",
                 serde_json::json!({"facility_kind": kind, "visits_rechecked": visits})
             );
+            Ok(())
+        }
+        Command::Form(FormCommand::Close {
+            storage,
+            form,
+            version,
+        }) => {
+            let id = sync_protocol::FormId::parse(form.as_str()).map_err(|e| e.to_string())?;
+            let storage = storage.open().await?;
+            if storage
+                .form(&id, version)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!("there is no form {form} version {version}"));
+            }
+            let closed = storage
+                .close_form(&id, version, CLI, jmet::sync::now_ms() as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({"form": form, "version": version, "closed": closed})
+            );
+            Ok(())
+        }
+        Command::Form(FormCommand::Xform {
+            storage,
+            form,
+            version,
+        }) => {
+            let id = sync_protocol::FormId::parse(form.as_str()).map_err(|e| e.to_string())?;
+            let storage = storage.open().await?;
+            let def = storage
+                .form(&id, version)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("there is no form {form} version {version}"))?;
+            let has_list = jmet::openrosa::xform::list_file(&def).is_some();
+            println!("{}", jmet::openrosa::xform::xform(&def, has_list));
             Ok(())
         }
         Command::Form(FormCommand::List(storage)) => {

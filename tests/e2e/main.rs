@@ -19,6 +19,7 @@ mod forms;
 mod indicators;
 mod open_data;
 mod openapi;
+mod openrosa;
 mod panel;
 mod projection;
 mod push_pull;

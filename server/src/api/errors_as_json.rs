@@ -58,7 +58,13 @@ pub async fn rewrite(request: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json || is_html {
+    // OpenRosa answers errors as OpenRosa XML, which the phone apps show.
+    let is_xml = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/xml"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json || is_html || is_xml {
         return response;
     }
     let (code, message) = match status {

@@ -94,6 +94,7 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
     let push_limit = ConcurrencyLimitLayer::new(settings.push_concurrency.max(1));
     let (api, doc) = api_routes(push_limit).split_for_parts();
     let openapi = openapi::to_json(&openapi::finish(doc));
+    let openrosa = crate::openrosa::routes(settings.body_limit);
     let state: AppState = Arc::new(AppInner {
         storage,
         clock: ServerClock::default(),
@@ -108,6 +109,7 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
     });
     api.merge(crate::web::routes())
         .merge(crate::open::routes())
+        .merge(openrosa)
         .fallback(errors_as_json::not_found)
         .with_state(state)
         .layer(

@@ -265,7 +265,7 @@ async fn tabular(table: Table, about: About, format: &str) -> Result<Response, A
 }
 
 async fn read_panel(storage: &Storage, code: &str, year: Option<i32>) -> Result<Panel, AppError> {
-    let territories = storage.territories().await?;
+    let territories = storage.territory_line(code).await?;
     let this_year = time::OffsetDateTime::now_utc().year();
     panel::assemble(storage, &territories, code, year, this_year)
         .await?

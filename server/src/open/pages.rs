@@ -214,8 +214,9 @@ pub async fn show(
     Path(code): Path<String>,
     Query(q): Query<PanelQuery>,
 ) -> Result<Response, WebError> {
-    let territories = app.storage.territories().await?;
-    let Some(place) = territories.iter().find(|t| t.code == code) else {
+    // The place and those above it: all the panel needs of the territories.
+    let territories = app.storage.territory_line(&code).await?;
+    let Some(place) = territories.first().filter(|t| t.code == code) else {
         return Err(WebError::new(
             axum::http::StatusCode::NOT_FOUND,
             lang,

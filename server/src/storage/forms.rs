@@ -113,17 +113,22 @@ impl Storage {
     }
 
     pub async fn forms(&self) -> Result<Vec<FormSummary>, StorageError> {
-        let q =
-            Sql::new(self.backend()).push("SELECT definition FROM forms ORDER BY form_id, version");
+        let q = Sql::new(self.backend())
+            .push("SELECT form_id, version FROM forms ORDER BY form_id, version");
         let mut out = Vec::new();
         for row in sql::query_all(&self.db, q).await? {
-            let form: FormDef =
-                serde_json::from_str(&row.try_get_by_index::<String>(0)?).map_err(corrupt)?;
+            let id: String = row.try_get_by_index(0)?;
+            // INTEGER: 32 bits on PostgreSQL.
+            let version = u32::try_from(row.try_get_by_index::<i32>(1)?).map_err(corrupt)?;
+            let id = FormId::parse(id).map_err(corrupt)?;
+            let Some(form) = self.cached_form(&id, version).await? else {
+                continue;
+            };
             out.push(FormSummary {
-                id: form.id,
+                id: form.id.clone(),
                 version: form.version,
                 collection: form.collection.to_string(),
-                title_en: form.title.en,
+                title_en: form.title.en.clone(),
                 year: form.year,
             });
         }
@@ -131,15 +136,37 @@ impl Storage {
     }
 
     pub async fn form(&self, id: &FormId, version: u32) -> Result<Option<FormDef>, StorageError> {
+        Ok(self
+            .cached_form(id, version)
+            .await?
+            .map(|f| FormDef::clone(&f)))
+    }
+
+    /// A form version, parsed once per process.
+    async fn cached_form(
+        &self,
+        id: &FormId,
+        version: u32,
+    ) -> Result<Option<std::sync::Arc<FormDef>>, StorageError> {
+        let key = (id.to_string(), version);
+        if let Ok(cache) = self.form_cache.read()
+            && let Some(form) = cache.get(&key)
+        {
+            return Ok(Some(form.clone()));
+        }
         let q = Sql::new(self.backend())
             .push("SELECT definition FROM forms WHERE form_id = ")
             .bind(id.as_str())
             .push(" AND version = ")
             .bind(version as i64);
-        sql::query_scalar_text(&self.db, q)
-            .await?
-            .map(|text| serde_json::from_str(&text).map_err(corrupt))
-            .transpose()
+        let Some(text) = sql::query_scalar_text(&self.db, q).await? else {
+            return Ok(None);
+        };
+        let form = std::sync::Arc::new(serde_json::from_str::<FormDef>(&text).map_err(corrupt)?);
+        if let Ok(mut cache) = self.form_cache.write() {
+            cache.insert(key, form.clone());
+        }
+        Ok(Some(form))
     }
 
     /// Everything checking these submissions against their forms needs, in a few reads.

@@ -11,6 +11,7 @@ mod history;
 mod indicators;
 mod migration;
 mod open;
+mod openrosa;
 mod queue;
 mod recommendations;
 mod reference;
@@ -42,6 +43,7 @@ pub use forms::{FormSummary, SubmissionContext};
 pub use history::{CommentEntry, HistoryEntry, ReviewEntry};
 pub use indicators::{IndicatorView, MePlan};
 pub use open::{ApprovedSubmission, ChainLink, ChainPosition, FacilityVisits, PublishedHead};
+pub use openrosa::OpenRosaInstance;
 pub use recommendations::{CouncilDecision, DeviceMember, RecommendationRecord, VoteOp};
 pub use reviews::NewReview;
 pub use series::{
@@ -83,7 +85,12 @@ pub struct Storage {
     /// PostgreSQL needs no gate: the change counter row lock orders writers (see `sync.rs`).
     write_gate: Option<Arc<Mutex<()>>>,
     epoch: Arc<str>,
+    /// Parsed form definitions by (id, version). A stored version never changes (see
+    /// `import_form`), so what one replica parsed stays right whatever another imports.
+    form_cache: Arc<std::sync::RwLock<FormCache>>,
 }
+
+type FormCache = std::collections::HashMap<(String, u32), Arc<sync_protocol::FormDef>>;
 
 pub(crate) struct WriteTx<'a> {
     pub tx: DatabaseTransaction,
@@ -123,6 +130,7 @@ impl Storage {
             db,
             write_gate,
             epoch: epoch.into(),
+            form_cache: Arc::default(),
         })
     }
 

@@ -630,9 +630,11 @@ pub struct LsgEntryView {
 pub struct SurveyTally {
     /// (form version, year captured, responses).
     pub respondents: Vec<(Option<u32>, Option<i32>, u64)>,
-    /// (form version, year captured, question, answer, responses that gave it).
-    pub answers: Vec<(Option<u32>, Option<i32>, String, Value, u64)>,
+    pub answers: Vec<TalliedAnswer>,
 }
+
+/// (form version, year captured, question, answer, responses that gave it).
+pub type TalliedAnswer = (Option<u32>, Option<i32>, String, Value, u64);
 
 /// A `form_version` field's stored JSON text, as a version.
 fn tally_version(text: Option<String>) -> Option<u32> {

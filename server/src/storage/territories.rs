@@ -142,6 +142,38 @@ impl Storage {
         Ok(territories.len())
     }
 
+    /// A territory and the ones above it, nearest first: what a page about one place needs,
+    /// without reading every territory.
+    pub async fn territory_line(&self, code: &str) -> Result<Vec<StoredTerritory>, StorageError> {
+        let mut out: Vec<StoredTerritory> = Vec::new();
+        let mut next = Some(code.to_owned());
+        while let Some(code) = next.take() {
+            if out.len() > 5 || out.iter().any(|t| t.code == code) {
+                break;
+            }
+            let q = Sql::new(self.backend())
+                .push(
+                    "SELECT code, level, parent_code, name_ky, name_ru, name_en FROM territories \
+                     WHERE code = ",
+                )
+                .bind(code.as_str());
+            let Some(row) = sql::query_all(&self.db, q).await?.into_iter().next() else {
+                break;
+            };
+            let t = StoredTerritory {
+                code: row.try_get_by_index(0)?,
+                level: row.try_get_by_index(1)?,
+                parent: row.try_get_by_index(2)?,
+                name_ky: row.try_get_by_index(3)?,
+                name_ru: row.try_get_by_index(4)?,
+                name_en: row.try_get_by_index(5)?,
+            };
+            next = t.parent.clone();
+            out.push(t);
+        }
+        Ok(out)
+    }
+
     /// Every stored territory, by level then code.
     pub async fn territories(&self) -> Result<Vec<StoredTerritory>, StorageError> {
         let q = Sql::new(self.backend()).push(

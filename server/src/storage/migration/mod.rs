@@ -17,6 +17,7 @@ mod m20261125_000012_indicator_values;
 mod m20261125_000013_review_queue;
 mod m20261130_000014_published_heads;
 mod m20261130_000015_council_decisions;
+mod m20261130_000016_openrosa;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000013_review_queue::MIGRATION),
             Box::new(m20261130_000014_published_heads::MIGRATION),
             Box::new(m20261130_000015_council_decisions::MIGRATION),
+            Box::new(m20261130_000016_openrosa::MIGRATION),
         ]
     }
 }

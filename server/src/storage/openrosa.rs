@@ -1,0 +1,162 @@
+//! What the OpenRosa path keeps beside the records it makes: each instance as received, and
+//! which form versions are closed.
+
+use sync_protocol::FormId;
+
+use super::sql::{self, Sql};
+use super::{Storage, StorageError, audit};
+
+/// An instance the server has received, by its `meta/instanceID`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenRosaInstance {
+    pub instance_id: String,
+    pub form_id: String,
+    pub form_version: u32,
+    pub collection: String,
+    pub record_id: String,
+    pub device_id: String,
+    pub deprecated_id: Option<String>,
+    pub xml_sha256: String,
+    pub xml: String,
+    /// The last part of a split submission has arrived.
+    pub complete: bool,
+    /// `applied`, or why the record was refused (it is then in quarantine).
+    pub outcome: String,
+    pub received_at_ms: i64,
+}
+
+impl Storage {
+    pub async fn openrosa_instance(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<OpenRosaInstance>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push(
+                "SELECT instance_id, form_id, form_version, collection, record_id, device_id, \
+                 deprecated_id, xml_sha256, xml, complete, outcome, received_at_ms \
+                 FROM openrosa_submissions WHERE instance_id = ",
+            )
+            .bind(instance_id);
+        let Some(row) = sql::query_all(&self.db, q).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(Some(OpenRosaInstance {
+            instance_id: row.try_get_by_index(0)?,
+            form_id: row.try_get_by_index(1)?,
+            form_version: u32::try_from(row.try_get_by_index::<i32>(2)?).unwrap_or_default(),
+            collection: row.try_get_by_index(3)?,
+            record_id: row.try_get_by_index(4)?,
+            device_id: row.try_get_by_index(5)?,
+            deprecated_id: row.try_get_by_index(6)?,
+            xml_sha256: row.try_get_by_index(7)?,
+            xml: row.try_get_by_index(8)?,
+            complete: row.try_get_by_index::<i32>(9)? != 0,
+            outcome: row.try_get_by_index(10)?,
+            received_at_ms: row.try_get_by_index(11)?,
+        }))
+    }
+
+    /// Keeps an instance as received, or notes on the one kept that more of it arrived.
+    /// Answers whether this call stored it first (a concurrent retry finds it stored).
+    pub async fn keep_openrosa_instance(
+        &self,
+        i: &OpenRosaInstance,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let exists = Sql::new(backend)
+            .push("SELECT xml_sha256 FROM openrosa_submissions WHERE instance_id = ")
+            .bind(i.instance_id.as_str());
+        if sql::query_scalar_text(&write.tx, exists).await?.is_some() {
+            let q = Sql::new(backend)
+                .push("UPDATE openrosa_submissions SET complete = ")
+                .bind(i32::from(i.complete))
+                .push(", outcome = ")
+                .bind(i.outcome.as_str())
+                .push(", updated_at_ms = ")
+                .bind(now_ms)
+                .push(" WHERE instance_id = ")
+                .bind(i.instance_id.as_str());
+            sql::execute(&write.tx, q).await?;
+            write.tx.commit().await?;
+            return Ok(false);
+        }
+        let q = Sql::new(backend)
+            .push(
+                "INSERT INTO openrosa_submissions (instance_id, form_id, form_version, collection, \
+                 record_id, device_id, deprecated_id, xml_sha256, xml, complete, outcome, \
+                 received_at_ms, updated_at_ms) VALUES (",
+            )
+            .bind(i.instance_id.as_str())
+            .push(", ")
+            .bind(i.form_id.as_str())
+            .push(", ")
+            .bind(i64::from(i.form_version))
+            .push(", ")
+            .bind(i.collection.as_str())
+            .push(", ")
+            .bind(i.record_id.as_str())
+            .push(", ")
+            .bind(i.device_id.as_str())
+            .push(", ")
+            .bind(i.deprecated_id.clone())
+            .push(", ")
+            .bind(i.xml_sha256.as_str())
+            .push(", ")
+            .bind(i.xml.as_str())
+            .push(", ")
+            .bind(i32::from(i.complete))
+            .push(", ")
+            .bind(i.outcome.as_str())
+            .push(", ")
+            .bind(i.received_at_ms)
+            .push(", ")
+            .bind(now_ms)
+            .push(")");
+        sql::execute(&write.tx, q).await?;
+        write.tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Closes a form version to new submissions (through any path); answers whether it was open.
+    pub async fn close_form(
+        &self,
+        id: &FormId,
+        version: u32,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<bool, StorageError> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let q = Sql::new(backend)
+            .push("UPDATE forms SET closed_at_ms = ")
+            .bind(now_ms)
+            .push(" WHERE form_id = ")
+            .bind(id.as_str())
+            .push(" AND version = ")
+            .bind(i64::from(version))
+            .push(" AND closed_at_ms IS NULL");
+        let changed = sql::execute(&write.tx, q).await? > 0;
+        if changed {
+            let detail = serde_json::json!({"form": id, "version": version}).to_string();
+            audit::record(&write.tx, backend, now_ms, actor, "form.close", detail).await?;
+        }
+        write.tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// The form versions closed to new submissions.
+    pub async fn closed_forms(&self) -> Result<Vec<(String, u32)>, StorageError> {
+        let q = Sql::new(self.backend())
+            .push("SELECT form_id, version FROM forms WHERE closed_at_ms IS NOT NULL");
+        let mut out = Vec::new();
+        for row in sql::query_all(&self.db, q).await? {
+            out.push((
+                row.try_get_by_index(0)?,
+                u32::try_from(row.try_get_by_index::<i32>(1)?).unwrap_or_default(),
+            ));
+        }
+        Ok(out)
+    }
+}
