@@ -278,8 +278,42 @@ async fn record(server: &TestServer, collection: &str, id: &str) -> Option<Value
 async fn collect_submissions_become_records_photos_and_values(backend: Backend) {
     let server = TestServer::start(backend).await;
     let world = setup(&server).await;
-    let phone: &TestDevice = &world.phone_a;
-    let base = format!("{}/openrosa/key/{}", server.url, phone.token);
+    // AO staff make the member a phone for ODK Collect; the phone scans the QR code.
+    let (status, made) = call(
+        &server,
+        Some(&world.tokens["ao_staff"]),
+        Method::POST,
+        &format!("/api/v1/members/{}/odk-devices", world.member_a),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert!(
+        made["qr_svg"].as_str().unwrap().starts_with("<?xml")
+            || made["qr_svg"].as_str().unwrap().contains("<svg")
+    );
+    let settings = jmet::openrosa::odk_settings::decode(made["qr_payload"].as_str().unwrap())
+        .expect("the QR code is zlib-compressed JSON in Base64");
+    let base = settings["general"]["server_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        base,
+        format!(
+            "{}/openrosa/key/{}",
+            server.url,
+            made["token"].as_str().unwrap()
+        )
+    );
+    assert_eq!(settings["general"]["username"], "");
+    let phone = TestDevice {
+        url: server.url.clone(),
+        http: server.http.clone(),
+        device_id: made["device_id"].as_str().unwrap().parse().unwrap(),
+        token: made["token"].as_str().unwrap().to_owned(),
+    };
+    let phone = &phone;
 
     // The form list: both XLSForm fixtures, at their latest versions, hashed as downloaded.
     let response = collect(&server, Method::GET, &format!("{base}/formList"))

@@ -180,5 +180,6 @@ fn api_routes(push_limit: ConcurrencyLimitLayer) -> OpenApiRouter<AppState> {
         .routes(routes!(evidence::set_thresholds))
         .routes(routes!(teams::member_devices))
         .routes(routes!(teams::enrollment_code))
+        .routes(routes!(teams::odk_device))
         .routes(routes!(teams::revoke_device))
 }

@@ -292,6 +292,74 @@ pub async fn enrollment_code(
     ))
 }
 
+/// A phone for ODK Collect or KoboCollect: a new device of the member, and the settings QR code
+/// the apps import ("Configure with QR code"), whose server URL carries the device's token in
+/// its path. The same credentials work as HTTP Basic (user name the device id, password the
+/// token) at `/openrosa`. The token is shown once; revoking the device shuts both.
+#[utoipa::path(
+    post,
+    path = "/api/v1/members/{member_id}/odk-devices",
+    tag = "teams",
+    operation_id = "create_odk_device",
+    params(("member_id" = String, Path, description = "The member's id.")),
+    responses(
+        (status = 201, description = "The device, its credentials and the settings QR code.",
+            body = Object,
+            example = json!({"device_id": "…", "token": "…", "server_url": "https://…/openrosa/key/…",
+                "basic": {"url": "https://…/openrosa", "username": "…", "password": "…"},
+                "qr_payload": "…", "qr_svg": "<svg …>"})),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Invalid,
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
+pub async fn odk_device(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(member_id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let member_id: MemberId = parse_id(&member_id, "member")?;
+    let m = app.storage.member_municipality(member_id).await?;
+    caller.require(Action::ManageTeams, Some(&m))?;
+    let origin = match &app.settings.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .ok_or_else(|| AppError::Invalid("no Host header and no --public-url".into()))?;
+            format!("http://{host}")
+        }
+    };
+    let now = crate::sync::now_ms() as i64;
+    let device = app
+        .storage
+        .create_member_device(member_id, Some("ODK Collect"), &caller.audit_name(), now)
+        .await?;
+    let settings = crate::openrosa::odk_settings::settings(&origin, &device.token, m.as_str());
+    let payload = crate::openrosa::odk_settings::encode(&settings)
+        .map_err(|e| AppError::internal(e.to_string()))?;
+    let svg = crate::enrollment::qr_svg(&payload).map_err(AppError::internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "device_id": device.device_id,
+            "token": device.token,
+            "server_url": settings["general"]["server_url"],
+            "basic": {
+                "url": format!("{origin}/openrosa"),
+                "username": device.device_id.to_string(),
+                "password": device.token,
+            },
+            "qr_payload": payload,
+            "qr_svg": svg,
+        })),
+    ))
+}
+
 /// Revokes a device: its next push or pull is refused.
 #[utoipa::path(
     post,
