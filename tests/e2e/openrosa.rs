@@ -759,6 +759,25 @@ async fn hostile_openrosa_requests_store_nothing(backend: Backend) {
     let (status, text) = post(&server, &submission, multipart(&old, &[], false)).await;
     expect(status, &text, 403, "form_closed");
     nothing_kept("uuid:closed").await;
+    // The native app meets the same closed version.
+    let mut ops = crate::harness::OpMaker::for_device(phone);
+    let answer = phone
+        .push(&sync_protocol::PushRequest {
+            ops: vec![ops.set(
+                "visits",
+                sync_protocol::RecordId::generate(),
+                A,
+                json!({"form": "water_visit", "form_version": 1, "facility": "A-WATER",
+                       "captured_at": "2025-06-04T10:20:00+06:00",
+                       "supply_hours": 12, "water_clear": true, "households_served_share": 70}),
+            )],
+        })
+        .await;
+    assert_eq!(answer.results[0].status, sync_protocol::OpStatus::Rejected);
+    assert_eq!(
+        answer.results[0].code.as_ref().map(|c| c.as_str()),
+        Some("form_closed")
+    );
     // A submission without its XML part.
     let mut body = Vec::new();
     body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a.jpg\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\nxx\r\n--{BOUNDARY}--\r\n").as_bytes());

@@ -406,21 +406,22 @@ async fn scope_of(
         .get(field)
         .map(String::as_str)
         .unwrap_or("");
-    for scope in scopes {
-        let found = if field == "facility" {
-            storage
+    if field == "facility" {
+        for scope in scopes {
+            if storage
                 .facilities_of(scope.as_str())
                 .await?
                 .iter()
                 .any(|f| f.code == code)
-        } else {
-            storage
-                .territories()
-                .await?
-                .iter()
-                .any(|t| t.code == code && t.parent.as_deref() == Some(scope.as_str()))
-        };
-        if found {
+            {
+                return Ok(scope.to_string());
+            }
+        }
+    } else if !code.is_empty() {
+        let line = storage.territory_line(code).await?;
+        if let Some(parent) = line.first().and_then(|v| v.parent.as_deref())
+            && let Some(scope) = scopes.iter().find(|s| s.as_str() == parent)
+        {
             return Ok(scope.to_string());
         }
     }

@@ -30,6 +30,8 @@ pub struct SubmissionContext {
     /// Village code → municipality.
     pub villages: HashMap<String, String>,
     pub existing: HashSet<(String, String)>,
+    /// Form versions closed to new records (`jmet form close`).
+    pub closed: HashSet<FormRef>,
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StorageError {
@@ -180,6 +182,13 @@ impl Storage {
         for form in forms {
             if let Some(def) = self.form(&form.id, form.version).await? {
                 ctx.forms.insert(form.clone(), def);
+            }
+        }
+        if !forms.is_empty() {
+            for (id, version) in self.closed_forms().await? {
+                if let Ok(id) = FormId::parse(id) {
+                    ctx.closed.insert(FormRef { id, version });
+                }
             }
         }
         if !scopes.is_empty() {

@@ -130,6 +130,14 @@ fn check_one(
     }
     let key = (op.record_id.to_string(), collection.to_owned());
     let creating = !ctx.existing.contains(&key) && !created_in_batch.contains(&key);
+    // A closed version takes no new records; those made before it closed can still be corrected.
+    if creating && ctx.closed.contains(&form_ref) {
+        return Some((
+            RejectCode::Other("form_closed".into()),
+            Some("form_version".into()),
+            format!("{form_ref} is closed to new submissions; answer the current version"),
+        ));
+    }
     if let Err(e) = form.validate(&set, creating) {
         return invalid(&e.field, e.message());
     }
