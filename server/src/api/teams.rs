@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::HOST;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -264,16 +263,7 @@ pub async fn enrollment_code(
     if !(1..=168).contains(&hours) {
         return Err(AppError::Invalid("valid_hours must be 1 to 168".into()));
     }
-    let server_url = match &app.settings.public_url {
-        Some(url) => url.clone(),
-        None => {
-            let host = headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .ok_or_else(|| AppError::Invalid("no Host header and no --public-url".into()))?;
-            format!("http://{host}")
-        }
-    };
+    let server_url = server_origin(&app, &headers)?;
     let now = crate::sync::now_ms() as i64;
     let code = app
         .storage
@@ -290,6 +280,12 @@ pub async fn enrollment_code(
             "qr_svg": svg,
         })),
     ))
+}
+
+/// The server's address for a phone: `--public-url`, else the request's host.
+fn server_origin(app: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
+    crate::openrosa::origin(headers, app.settings.public_url.as_deref())
+        .ok_or_else(|| AppError::Invalid("no Host header and no --public-url".into()))
 }
 
 /// A phone for ODK Collect or KoboCollect: a new device of the member, and the settings QR code
@@ -324,16 +320,7 @@ pub async fn odk_device(
     let member_id: MemberId = parse_id(&member_id, "member")?;
     let m = app.storage.member_municipality(member_id).await?;
     caller.require(Action::ManageTeams, Some(&m))?;
-    let origin = match &app.settings.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let host = headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .ok_or_else(|| AppError::Invalid("no Host header and no --public-url".into()))?;
-            format!("http://{host}")
-        }
-    };
+    let origin = server_origin(&app, &headers)?;
     let now = crate::sync::now_ms() as i64;
     let device = app
         .storage

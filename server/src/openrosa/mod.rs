@@ -173,7 +173,8 @@ impl FromRequestParts<AppState> for OpenRosaDevice {
                     .collect()
             })
             .unwrap_or_default();
-        let origin = origin(&parts.headers, app.settings.public_url.as_deref());
+        let origin = origin(&parts.headers, app.settings.public_url.as_deref())
+            .unwrap_or_else(|| "http://localhost".into());
         if let Some(token) = params.get("token") {
             let device = app.storage.authenticate_device(token).await?.ok_or_else(|| {
                 OpenRosaError::new(
@@ -209,21 +210,19 @@ impl FromRequestParts<AppState> for OpenRosaDevice {
     }
 }
 
-/// The scheme and host links are made with: the configured public URL, else the request's host.
-fn origin(headers: &HeaderMap, public_url: Option<&str>) -> String {
+/// The scheme and host links are made with: the configured public URL, else the request's host
+/// (behind a TLS proxy, its `X-Forwarded-Proto`).
+pub fn origin(headers: &HeaderMap, public_url: Option<&str>) -> Option<String> {
     if let Some(url) = public_url {
-        return url.trim_end_matches('/').to_owned();
+        return Some(url.trim_end_matches('/').to_owned());
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok())?;
     let scheme = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
         .filter(|p| *p == "https")
         .unwrap_or("http");
-    format!("{scheme}://{host}")
+    Some(format!("{scheme}://{host}"))
 }
 
 fn basic(headers: &HeaderMap) -> Option<(String, String)> {

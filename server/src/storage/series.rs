@@ -1364,51 +1364,57 @@ impl Storage {
         questions: &[&str],
     ) -> Result<SurveyTally, StorageError> {
         let mut tally = SurveyTally::default();
-        // Every response is counted once, whatever it answered.
-        let mut q = Sql::new(self.backend()).push(
-            "SELECT v.value, substr(s.captured_at, 1, 4), COUNT(*) FROM submission_status s \
-             JOIN records r ON r.collection = s.collection AND r.record_id = s.record_id \
-             LEFT JOIN fields v ON v.rkey = r.rkey AND v.field = 'form_version' \
-             WHERE s.collection = 'survey_responses' AND s.scope = ",
-        );
-        q.bind_mut(municipality);
-        q.push_mut(" AND s.form = ");
-        q.bind_mut(form);
-        q.push_mut(" AND s.status IN ");
-        q.bind_list(statuses.iter().map(|s| s.as_str()));
-        q.push_mut(" GROUP BY v.value, substr(s.captured_at, 1, 4)");
-        for row in sql::query_all(&self.db, q).await? {
-            let version = tally_version(row.try_get_by_index::<Option<String>>(0)?);
-            let year = row
-                .try_get_by_index::<Option<String>>(1)?
-                .and_then(|y| y.parse().ok());
+        // The responses counted, grouped by form version and capture year; `answers` adds the
+        // answer given, so each response counts once per question it answered.
+        let grouped = |answers: bool| {
+            let (select, join, group) = if answers {
+                (
+                    ", f.field, f.value",
+                    "JOIN fields f ON f.rkey = r.rkey ",
+                    ", f.field, f.value",
+                )
+            } else {
+                ("", "", "")
+            };
+            let mut q = Sql::new(self.backend()).push(&format!(
+                "SELECT v.value, substr(s.captured_at, 1, 4){select}, COUNT(*) \
+                 FROM submission_status s \
+                 JOIN records r ON r.collection = s.collection AND r.record_id = s.record_id {join}\
+                 LEFT JOIN fields v ON v.rkey = r.rkey AND v.field = 'form_version' \
+                 WHERE s.collection = 'survey_responses' AND s.scope = "
+            ));
+            q.bind_mut(municipality);
+            q.push_mut(" AND s.form = ");
+            q.bind_mut(form);
+            q.push_mut(" AND s.status IN ");
+            q.bind_list(statuses.iter().map(|s| s.as_str()));
+            if answers {
+                q.push_mut(" AND f.field IN ");
+                q.bind_list(questions.iter().copied());
+            }
+            q.push_mut(&format!(
+                " GROUP BY v.value, substr(s.captured_at, 1, 4){group}"
+            ));
+            q
+        };
+        let place =
+            |row: &sea_orm::QueryResult| -> Result<(Option<u32>, Option<i32>), StorageError> {
+                let version = tally_version(row.try_get_by_index::<Option<String>>(0)?);
+                let year = row
+                    .try_get_by_index::<Option<String>>(1)?
+                    .and_then(|y| y.parse().ok());
+                Ok((version, year))
+            };
+        for row in sql::query_all(&self.db, grouped(false)).await? {
+            let (version, year) = place(&row)?;
             let count = row.try_get_by_index::<i64>(2)?;
             tally.respondents.push((version, year, count.max(0) as u64));
         }
         if questions.is_empty() || tally.respondents.is_empty() {
             return Ok(tally);
         }
-        let mut q = Sql::new(self.backend()).push(
-            "SELECT v.value, substr(s.captured_at, 1, 4), f.field, f.value, COUNT(*) \
-             FROM submission_status s \
-             JOIN records r ON r.collection = s.collection AND r.record_id = s.record_id \
-             JOIN fields f ON f.rkey = r.rkey \
-             LEFT JOIN fields v ON v.rkey = r.rkey AND v.field = 'form_version' \
-             WHERE s.collection = 'survey_responses' AND s.scope = ",
-        );
-        q.bind_mut(municipality);
-        q.push_mut(" AND s.form = ");
-        q.bind_mut(form);
-        q.push_mut(" AND s.status IN ");
-        q.bind_list(statuses.iter().map(|s| s.as_str()));
-        q.push_mut(" AND f.field IN ");
-        q.bind_list(questions.iter().copied());
-        q.push_mut(" GROUP BY v.value, substr(s.captured_at, 1, 4), f.field, f.value");
-        for row in sql::query_all(&self.db, q).await? {
-            let version = tally_version(row.try_get_by_index::<Option<String>>(0)?);
-            let year = row
-                .try_get_by_index::<Option<String>>(1)?
-                .and_then(|y| y.parse().ok());
+        for row in sql::query_all(&self.db, grouped(true)).await? {
+            let (version, year) = place(&row)?;
             let field: String = row.try_get_by_index(2)?;
             let value: Value =
                 serde_json::from_str(&row.try_get_by_index::<String>(3)?).map_err(corrupt)?;
