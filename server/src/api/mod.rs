@@ -84,6 +84,8 @@ pub struct AppInner {
     pub evidence: crate::evidence::Evidence,
     /// The OpenAPI document, as served at `GET /api/v1/openapi.json`.
     pub openapi: bytes::Bytes,
+    /// Writes OpenRosa submissions in batches; started with the first submission.
+    pub openrosa: std::sync::OnceLock<crate::openrosa::batch::Batcher>,
 }
 
 pub type AppState = Arc<AppInner>;
@@ -106,6 +108,7 @@ pub fn build_app(storage: Storage, blobs: crate::blobs::BlobStore, settings: Set
         ),
         settings,
         openapi,
+        openrosa: std::sync::OnceLock::new(),
     });
     api.merge(crate::web::routes())
         .merge(crate::open::routes())

@@ -7,6 +7,7 @@
 //! Answers are OpenRosa XML, errors included (`<OpenRosaResponse>` with the message and a
 //! `code` attribute), and every answer carries `X-OpenRosa-Version: 1.0`.
 
+pub mod batch;
 pub mod instance;
 mod lists;
 pub mod odk_settings;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use sync_protocol::form::{FormDef, QuestionKind};
-use sync_protocol::{FormId, Hlc, OpStatus};
+use sync_protocol::{FormId, Hlc};
 use uuid::Uuid;
 
 use super::instance::{self, Instance, InstanceError};
@@ -20,7 +20,7 @@ use super::{ACCEPT_LENGTH_HEADER, OpenRosaDevice, OpenRosaError, VERSION_HEADER,
 use crate::api::AppState;
 use crate::evidence::upload::{self, UploadError};
 use crate::storage::{OpenRosaInstance, Storage};
-use crate::sync::{PushContext, now_ms};
+use crate::sync::now_ms;
 
 /// Names ids derived from instance ids, so that they differ from any other UUID v5 here.
 const NAMESPACE: Uuid = Uuid::from_u128(0x6a6d_6574_6f70_656e_726f_7361_0000_0001);
@@ -242,63 +242,38 @@ pub async fn submit(
         .iter()
         .filter_map(|op| serde_json::value::to_raw_value(op).ok())
         .collect();
-    let response = crate::sync::push(
-        PushContext {
-            storage: &app.storage,
-            clock: &app.clock,
-            max_clock_skew_ms: app.settings.max_clock_skew_ms,
-            project_indicators: app.settings.project_indicators,
-        },
-        &caller.device,
-        &raw,
-    )
-    .await?;
-    let refused: Vec<String> = response
-        .results
-        .iter()
-        .filter(|r| r.status == OpStatus::Rejected)
-        .map(|r| {
-            format!(
-                "{}{}",
-                r.message.clone().unwrap_or_default(),
-                r.field
-                    .as_ref()
-                    .map(|f| format!(" ({f})"))
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
-    let outcome = if refused.is_empty() {
-        "applied".to_owned()
-    } else {
-        format!("rejected: {}", refused.join("; "))
+    let instance_row = OpenRosaInstance {
+        instance_id: instance.instance_id.clone(),
+        form_id: form.id.to_string(),
+        form_version: form.version,
+        collection: form.collection.to_string(),
+        record_id: record_id.clone(),
+        device_id: caller.device.device_id.to_string(),
+        deprecated_id: instance.deprecated_id.clone(),
+        xml_sha256,
+        xml: xml_text,
+        complete: !parts.incomplete || existing.as_ref().is_some_and(|e| e.complete),
+        outcome: String::new(),
+        received_at_ms: existing.as_ref().map_or(now as i64, |e| e.received_at_ms),
     };
-    app.storage
-        .keep_openrosa_instance(
-            &OpenRosaInstance {
-                instance_id: instance.instance_id.clone(),
-                form_id: form.id.to_string(),
-                form_version: form.version,
-                collection: form.collection.to_string(),
-                record_id: record_id.clone(),
-                device_id: caller.device.device_id.to_string(),
-                deprecated_id: instance.deprecated_id.clone(),
-                xml_sha256,
-                xml: xml_text,
-                complete: !parts.incomplete || existing.as_ref().is_some_and(|e| e.complete),
-                outcome: outcome.clone(),
-                received_at_ms: existing.as_ref().map_or(now as i64, |e| e.received_at_ms),
-            },
-            now as i64,
-        )
-        .await?;
-    if !refused.is_empty() {
+    let batcher = app
+        .openrosa
+        .get_or_init(|| super::batch::Batcher::spawn(std::sync::Arc::downgrade(&app)));
+    let (_, outcome) = batcher
+        .submit(caller.device.clone(), raw, instance_row)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "openrosa: a submission could not be written");
+            OpenRosaError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the server could not complete this; nothing was lost on the phone, send it again later",
+            )
+        })?;
+    if let Some(reason) = outcome.strip_prefix("rejected: ") {
         return Err(bad(
             "rejected",
-            format!(
-                "the submission was kept but not accepted: {}",
-                refused.join("; ")
-            ),
+            format!("the submission was kept but not accepted: {reason}"),
         ));
     }
     let body = super::response_xml(

@@ -236,15 +236,14 @@ impl Storage {
     /// capture-time check and the review queue.
     pub async fn note_submissions(
         &self,
-        records: &[(String, String, String)],
-        device: DeviceId,
+        records: &[(String, String, String, DeviceId)],
         now_ms: i64,
     ) -> Result<(), StorageError> {
         if records.is_empty() {
             return Ok(());
         }
         let write = self.write().await?;
-        for (collection, record_id, scope) in records {
+        for (collection, record_id, scope, device) in records {
             let q = Sql::new(self.backend())
                 .push("INSERT INTO submissions (record_id, collection, scope, first_received_ms, device_id) VALUES (")
                 .bind(record_id.as_str())

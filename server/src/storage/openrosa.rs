@@ -56,67 +56,20 @@ impl Storage {
         }))
     }
 
-    /// Keeps an instance as received, or notes on the one kept that more of it arrived.
-    /// Answers whether this call stored it first (a concurrent retry finds it stored).
-    pub async fn keep_openrosa_instance(
+    /// Keeps instances as received, or notes on those kept that more of them arrived; one
+    /// transaction for the batch.
+    pub async fn keep_openrosa_instances(
         &self,
-        i: &OpenRosaInstance,
+        instances: &[OpenRosaInstance],
         now_ms: i64,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<(), StorageError> {
         let backend = self.backend();
         let write = self.write().await?;
-        let exists = Sql::new(backend)
-            .push("SELECT xml_sha256 FROM openrosa_submissions WHERE instance_id = ")
-            .bind(i.instance_id.as_str());
-        if sql::query_scalar_text(&write.tx, exists).await?.is_some() {
-            let q = Sql::new(backend)
-                .push("UPDATE openrosa_submissions SET complete = ")
-                .bind(i32::from(i.complete))
-                .push(", outcome = ")
-                .bind(i.outcome.as_str())
-                .push(", updated_at_ms = ")
-                .bind(now_ms)
-                .push(" WHERE instance_id = ")
-                .bind(i.instance_id.as_str());
-            sql::execute(&write.tx, q).await?;
-            write.tx.commit().await?;
-            return Ok(false);
+        for i in instances {
+            keep(&write.tx, backend, i, now_ms).await?;
         }
-        let q = Sql::new(backend)
-            .push(
-                "INSERT INTO openrosa_submissions (instance_id, form_id, form_version, collection, \
-                 record_id, device_id, deprecated_id, xml_sha256, xml, complete, outcome, \
-                 received_at_ms, updated_at_ms) VALUES (",
-            )
-            .bind(i.instance_id.as_str())
-            .push(", ")
-            .bind(i.form_id.as_str())
-            .push(", ")
-            .bind(i64::from(i.form_version))
-            .push(", ")
-            .bind(i.collection.as_str())
-            .push(", ")
-            .bind(i.record_id.as_str())
-            .push(", ")
-            .bind(i.device_id.as_str())
-            .push(", ")
-            .bind(i.deprecated_id.clone())
-            .push(", ")
-            .bind(i.xml_sha256.as_str())
-            .push(", ")
-            .bind(i.xml.as_str())
-            .push(", ")
-            .bind(i32::from(i.complete))
-            .push(", ")
-            .bind(i.outcome.as_str())
-            .push(", ")
-            .bind(i.received_at_ms)
-            .push(", ")
-            .bind(now_ms)
-            .push(")");
-        sql::execute(&write.tx, q).await?;
         write.tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Closes a form version to new submissions (through any path); answers whether it was open.
@@ -159,4 +112,62 @@ impl Storage {
         }
         Ok(out)
     }
+}
+
+async fn keep(
+    tx: &impl sea_orm::ConnectionTrait,
+    backend: sea_orm::DbBackend,
+    i: &OpenRosaInstance,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    let exists = Sql::new(backend)
+        .push("SELECT xml_sha256 FROM openrosa_submissions WHERE instance_id = ")
+        .bind(i.instance_id.as_str());
+    if sql::query_scalar_text(tx, exists).await?.is_some() {
+        let q = Sql::new(backend)
+            .push("UPDATE openrosa_submissions SET complete = ")
+            .bind(i32::from(i.complete))
+            .push(", outcome = ")
+            .bind(i.outcome.as_str())
+            .push(", updated_at_ms = ")
+            .bind(now_ms)
+            .push(" WHERE instance_id = ")
+            .bind(i.instance_id.as_str());
+        sql::execute(tx, q).await?;
+        return Ok(());
+    }
+    let q = Sql::new(backend)
+        .push(
+            "INSERT INTO openrosa_submissions (instance_id, form_id, form_version, collection, \
+             record_id, device_id, deprecated_id, xml_sha256, xml, complete, outcome, \
+             received_at_ms, updated_at_ms) VALUES (",
+        )
+        .bind(i.instance_id.as_str())
+        .push(", ")
+        .bind(i.form_id.as_str())
+        .push(", ")
+        .bind(i64::from(i.form_version))
+        .push(", ")
+        .bind(i.collection.as_str())
+        .push(", ")
+        .bind(i.record_id.as_str())
+        .push(", ")
+        .bind(i.device_id.as_str())
+        .push(", ")
+        .bind(i.deprecated_id.clone())
+        .push(", ")
+        .bind(i.xml_sha256.as_str())
+        .push(", ")
+        .bind(i.xml.as_str())
+        .push(", ")
+        .bind(i32::from(i.complete))
+        .push(", ")
+        .bind(i.outcome.as_str())
+        .push(", ")
+        .bind(i.received_at_ms)
+        .push(", ")
+        .bind(now_ms)
+        .push(")");
+    sql::execute(tx, q).await?;
+    Ok(())
 }

@@ -101,6 +101,33 @@ impl Storage {
         Ok(verdicts)
     }
 
+    /// Several devices' pushes merged in one transaction (a batch of OpenRosa submissions):
+    /// one commit instead of one per submission. Answers each push's verdicts.
+    pub async fn apply_pushes(
+        &self,
+        received_at_ms: i64,
+        pushes: &[(DeviceId, &[CheckedOp], &[Quarantined])],
+    ) -> Result<Vec<Vec<Verdict>>, StorageError> {
+        let write = self.write().await?;
+        let mut out = Vec::with_capacity(pushes.len());
+        for (device, ops, refused) in pushes {
+            let author = Author::Device(*device);
+            out.push(
+                apply_in_tx(
+                    &write.tx,
+                    self.backend(),
+                    &author,
+                    received_at_ms,
+                    ops,
+                    refused,
+                )
+                .await?,
+            );
+        }
+        write.tx.commit().await?;
+        Ok(out)
+    }
+
     /// Registers of `scopes` changed after `after`, in sequence order, at most `max_rows`.
     pub async fn pull(
         &self,

@@ -22,109 +22,149 @@ pub async fn push(
     device: &AuthedDevice,
     raw_ops: &[Box<RawValue>],
 ) -> Result<PushResponse, AppError> {
-    if raw_ops.len() > MAX_OPS_PER_PUSH {
-        return Err(AppError::TooManyOps {
-            count: raw_ops.len(),
-            max: MAX_OPS_PER_PUSH,
-        });
+    push_many(ctx, &[(device, raw_ops)])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::internal("a push got no answer"))
+}
+
+/// Several devices' pushes at once, as one: checked together, merged in one transaction, their
+/// evidence and indicators projected once. The OpenRosa path batches concurrent submissions
+/// this way; each push is answered as if it had come alone.
+pub async fn push_many(
+    ctx: PushContext<'_>,
+    pushes: &[(&AuthedDevice, &[Box<RawValue>])],
+) -> Result<Vec<PushResponse>, AppError> {
+    for (_, raw_ops) in pushes {
+        if raw_ops.len() > MAX_OPS_PER_PUSH {
+            return Err(AppError::TooManyOps {
+                count: raw_ops.len(),
+                max: MAX_OPS_PER_PUSH,
+            });
+        }
     }
     let now = now_ms();
-    let mut results: Vec<Option<OpResult>> = vec![None; raw_ops.len()];
-    let mut checked = Vec::with_capacity(raw_ops.len());
-    let mut positions = Vec::with_capacity(raw_ops.len());
-    let mut refused = Vec::new();
-    for (i, raw) in raw_ops.iter().enumerate() {
-        match check(raw.get(), device, now, ctx.max_clock_skew_ms) {
-            Ok(op) => {
-                positions.push(i);
-                checked.push(op);
+    // Per push: every op's answer so far, the ops that passed, their positions, the refused.
+    struct Pending {
+        results: Vec<Option<OpResult>>,
+        checked: Vec<CheckedOp>,
+        positions: Vec<usize>,
+        refused: Vec<Quarantined>,
+    }
+    let mut pending: Vec<Pending> = Vec::with_capacity(pushes.len());
+    for (device, raw_ops) in pushes {
+        let mut p = Pending {
+            results: vec![None; raw_ops.len()],
+            checked: Vec::with_capacity(raw_ops.len()),
+            positions: Vec::with_capacity(raw_ops.len()),
+            refused: Vec::new(),
+        };
+        for (i, raw) in raw_ops.iter().enumerate() {
+            match check(raw.get(), device, now, ctx.max_clock_skew_ms) {
+                Ok(op) => {
+                    p.positions.push(i);
+                    p.checked.push(op);
+                }
+                Err(q) => {
+                    p.results[i] = Some(OpResult::rejected(
+                        q.op_id,
+                        q.code.clone(),
+                        q.message.clone(),
+                    ));
+                    p.refused.push(q);
+                }
             }
-            Err(q) => {
-                results[i] = Some(OpResult::rejected(
-                    q.op_id,
-                    q.code.clone(),
-                    q.message.clone(),
+        }
+        pending.push(p);
+    }
+
+    // Form checks read the database, so they run once for all the ops.
+    let all: Vec<&CheckedOp> = pending.iter().flat_map(|p| p.checked.iter()).collect();
+    let mut problems = super::submission::check(ctx.storage, &all)
+        .await?
+        .into_iter();
+    for p in &mut pending {
+        let mut passed = Vec::with_capacity(p.checked.len());
+        let mut passed_positions = Vec::with_capacity(p.checked.len());
+        for (i, op) in p.positions.drain(..).zip(p.checked.drain(..)) {
+            match problems.next().flatten() {
+                None => {
+                    passed.push(op);
+                    passed_positions.push(i);
+                }
+                Some(q) => {
+                    p.results[i] = Some(
+                        OpResult::rejected(q.op_id, q.code.clone(), q.message.clone())
+                            .with_field(q.field.clone()),
+                    );
+                    p.refused.push(q);
+                }
+            }
+        }
+        p.checked = passed;
+        p.positions = passed_positions;
+    }
+
+    let batch: Vec<_> = pushes
+        .iter()
+        .zip(&pending)
+        .map(|((device, _), p)| (device.device_id, p.checked.as_slice(), p.refused.as_slice()))
+        .collect();
+    let verdicts = ctx.storage.apply_pushes(now as i64, &batch).await?;
+
+    let mut touched = Vec::new();
+    for (((device, _), p), verdicts) in pushes.iter().zip(&mut pending).zip(verdicts) {
+        for ((i, op), verdict) in p.positions.iter().zip(&p.checked).zip(verdicts) {
+            let op_id = op.op.op_id;
+            if verdict == Verdict::Applied {
+                touched.push((
+                    (
+                        op.op.collection.to_string(),
+                        op.op.record_id.to_string(),
+                        op.op.scope.to_string(),
+                    ),
+                    device.device_id,
                 ));
-                refused.push(q);
             }
+            p.results[*i] = Some(match verdict {
+                Verdict::Applied => {
+                    ctx.clock.observe(op.op.hlc, now);
+                    OpResult::applied(op_id)
+                }
+                Verdict::Duplicate => OpResult::duplicate(op_id),
+                Verdict::Rejected(code, message) => OpResult::rejected(Some(op_id), code, message),
+            });
         }
-    }
-
-    // Form checks read the database, so they run once for the whole batch.
-    let problems = super::submission::check(ctx.storage, &checked).await?;
-    let mut passed = Vec::with_capacity(checked.len());
-    let mut passed_positions = Vec::with_capacity(checked.len());
-    for ((i, op), problem) in positions.into_iter().zip(checked).zip(problems) {
-        match problem {
-            None => {
-                passed.push(op);
-                passed_positions.push(i);
-            }
-            Some(q) => {
-                results[i] = Some(
-                    OpResult::rejected(q.op_id, q.code.clone(), q.message.clone())
-                        .with_field(q.field.clone()),
-                );
-                refused.push(q);
-            }
-        }
-    }
-    let (checked, positions) = (passed, passed_positions);
-
-    let verdicts = ctx
-        .storage
-        .apply_push(device.device_id, now as i64, &checked, &refused)
-        .await?;
-
-    let mut results_applied = Vec::with_capacity(checked.len());
-    for ((i, op), verdict) in positions.into_iter().zip(&checked).zip(verdicts) {
-        results_applied.push(verdict == Verdict::Applied);
-        let op_id = op.op.op_id;
-        results[i] = Some(match verdict {
-            Verdict::Applied => {
-                ctx.clock.observe(op.op.hlc, now);
-                OpResult::applied(op_id)
-            }
-            Verdict::Duplicate => OpResult::duplicate(op_id),
-            Verdict::Rejected(code, message) => OpResult::rejected(Some(op_id), code, message),
-        });
     }
     // Evidence is a projection of what just committed: its failure must not turn an ack into an
     // error (the ops are merged); `jmet flags rebuild` recomputes it.
-    let touched: Vec<_> = checked
-        .iter()
-        .zip(&results_applied)
-        .filter(|(_, applied)| **applied)
-        .map(|(op, _)| {
-            (
-                op.op.collection.to_string(),
-                op.op.record_id.to_string(),
-                op.op.scope.to_string(),
-            )
-        })
-        .collect();
-    if let Err(e) =
-        crate::evidence::flags::after_push(ctx.storage, &touched, device.device_id, now as i64)
-            .await
-    {
+    if let Err(e) = crate::evidence::flags::after_push(ctx.storage, &touched, now as i64).await {
         tracing::warn!(error = %e, "evidence projection failed after a push; run `jmet flags rebuild`");
     }
     if ctx.project_indicators {
-        let scopes: std::collections::BTreeSet<String> =
-            touched.iter().map(|(_, _, scope)| scope.clone()).collect();
+        let scopes: std::collections::BTreeSet<String> = touched
+            .iter()
+            .map(|((_, _, scope), _)| scope.clone())
+            .collect();
         let scopes: Vec<String> = scopes.into_iter().collect();
         if let Err(e) = crate::series::project::catch_up(ctx.storage, &scopes).await {
             tracing::warn!(error = %e, "indicator projection failed after a push; it catches up with the next push to the scope or at start");
         }
     }
-    let results = results
+    pending
         .into_iter()
-        .map(|r| r.ok_or_else(|| AppError::internal("an op got no verdict")))
-        .collect::<Result<_, _>>()?;
-    Ok(PushResponse {
-        results,
-        server_hlc: ctx.clock.tick(now),
-    })
+        .map(|p| {
+            let results = p
+                .results
+                .into_iter()
+                .map(|r| r.ok_or_else(|| AppError::internal("an op got no verdict")))
+                .collect::<Result<_, _>>()?;
+            Ok(PushResponse {
+                results,
+                server_hlc: ctx.clock.tick(now),
+            })
+        })
+        .collect()
 }
 
 /// Every check that needs no database, in the order a client would want to hear about them.

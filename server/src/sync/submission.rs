@@ -13,7 +13,7 @@ use crate::storage::{CheckedOp, Quarantined, Storage, StorageError, SubmissionCo
 /// One answer per op: `None` when it passes.
 pub async fn check(
     storage: &Storage,
-    ops: &[CheckedOp],
+    ops: &[&CheckedOp],
 ) -> Result<Vec<Option<Quarantined>>, StorageError> {
     let mut forms = HashSet::new();
     let mut scopes = HashSet::new();

@@ -1,0 +1,141 @@
+//! Group commit for OpenRosa submissions. Each submission is one record (and its photos), so
+//! pushed one by one, every submission would pay a transaction, the evidence projection and the
+//! indicator projection of its own. Submissions that arrive while a batch is being written wait
+//! for the next batch and are pushed together, as one push of several devices; each request
+//! gets its own answer. Under no load a batch is one submission and nothing waits.
+
+use std::sync::Weak;
+
+use serde_json::value::RawValue;
+use sync_protocol::PushResponse;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::AppInner;
+use crate::storage::{AuthedDevice, OpenRosaInstance};
+use crate::sync::{PushContext, now_ms};
+
+/// At most this many submissions in one transaction, so that one batch stays short.
+const MAX_BATCH: usize = 64;
+
+pub struct Job {
+    pub device: AuthedDevice,
+    pub ops: Vec<Box<RawValue>>,
+    /// The instance as received; its outcome is filled in from the push's answer.
+    pub instance: OpenRosaInstance,
+    pub reply: oneshot::Sender<Result<(PushResponse, String), String>>,
+}
+
+pub struct Batcher {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Batcher {
+    /// Starts the batch writer. It holds the app weakly, so it ends with the app.
+    pub fn spawn(app: Weak<AppInner>) -> Batcher {
+        let (jobs, mut queue) = mpsc::channel::<Job>(1024);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match queue.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let Some(app) = app.upgrade() else {
+                    break;
+                };
+                write(&app, batch).await;
+            }
+        });
+        Batcher { jobs }
+    }
+
+    /// Queues a submission; answers the push's answer and the instance's outcome.
+    pub async fn submit(
+        &self,
+        device: AuthedDevice,
+        ops: Vec<Box<RawValue>>,
+        instance: OpenRosaInstance,
+    ) -> Result<(PushResponse, String), String> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                device,
+                ops,
+                instance,
+                reply,
+            })
+            .await
+            .map_err(|_| "the submission writer stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the submission writer stopped".to_owned())?
+    }
+}
+
+async fn write(app: &AppInner, batch: Vec<Job>) {
+    let pushes: Vec<(&AuthedDevice, &[Box<RawValue>])> = batch
+        .iter()
+        .map(|j| (&j.device, j.ops.as_slice()))
+        .collect();
+    let answer = crate::sync::push_many(
+        PushContext {
+            storage: &app.storage,
+            clock: &app.clock,
+            max_clock_skew_ms: app.settings.max_clock_skew_ms,
+            project_indicators: app.settings.project_indicators,
+        },
+        &pushes,
+    )
+    .await;
+    let responses = match answer {
+        Ok(responses) => responses,
+        Err(e) => {
+            tracing::error!(error = %e, "openrosa: a batch of submissions failed");
+            for job in batch {
+                let _ = job.reply.send(Err(e.to_string()));
+            }
+            return;
+        }
+    };
+    let mut kept = Vec::with_capacity(batch.len());
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (job, response) in batch.iter().zip(&responses) {
+        let refused: Vec<String> = response
+            .results
+            .iter()
+            .filter(|r| r.status == sync_protocol::OpStatus::Rejected)
+            .map(|r| {
+                format!(
+                    "{}{}",
+                    r.message.clone().unwrap_or_default(),
+                    r.field
+                        .as_ref()
+                        .map(|f| format!(" ({f})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let outcome = if refused.is_empty() {
+            "applied".to_owned()
+        } else {
+            format!("rejected: {}", refused.join("; "))
+        };
+        kept.push(OpenRosaInstance {
+            outcome: outcome.clone(),
+            ..job.instance.clone()
+        });
+        outcomes.push(outcome);
+    }
+    let stored = app
+        .storage
+        .keep_openrosa_instances(&kept, now_ms() as i64)
+        .await;
+    for ((job, response), outcome) in batch.into_iter().zip(responses).zip(outcomes) {
+        let _ = job.reply.send(match &stored {
+            Ok(()) => Ok((response, outcome)),
+            Err(e) => Err(e.to_string()),
+        });
+    }
+}
