@@ -778,12 +778,17 @@ async fn stream_export(server: &Server, path: &str, newline: &[u8]) -> (usize, f
         .unwrap();
     assert_eq!(response.status(), 200, "{path}");
     let (mut rows, mut bytes, mut next_sample, mut peak) = (0usize, 0usize, 0usize, rss_mib());
+    // The end of the previous chunk, so that a separator split across two chunks is counted.
+    let mut carry: Vec<u8> = Vec::new();
     while let Some(chunk) = response.chunk().await.unwrap() {
         bytes += chunk.len();
-        rows += chunk
+        carry.extend_from_slice(&chunk);
+        rows += carry
             .windows(newline.len())
             .filter(|w| *w == newline)
             .count();
+        let keep = carry.len().min(newline.len() - 1);
+        carry.drain(..carry.len() - keep);
         if rows >= next_sample {
             let now = rss_mib();
             peak = peak.max(now);

@@ -36,12 +36,19 @@ fn code(i: usize) -> String {
 }
 
 fn world() -> (String, String, String) {
-    let mut features = vec![json!({"type": "Feature", "geometry": null, "properties": {
-        "code": "KG-B", "level": "oblast", "parent": null,
-        "name_ky": "B", "name_ru": "B", "name_en": "B"}})];
+    let square = |lon: f64, lat: f64, w: f64, h: f64| {
+        json!({"type": "Polygon", "coordinates": [[[lon, lat], [lon + w, lat],
+            [lon + w, lat + h], [lon, lat + h], [lon, lat]]]})
+    };
+    let mut features = vec![
+        json!({"type": "Feature", "geometry": square(69.0, 38.0, 12.0, 4.0),
+        "properties": {"code": "KG-B", "level": "oblast", "parent": null,
+        "name_ky": "B", "name_ru": "B", "name_en": "B"}}),
+    ];
     for r in 0..MUNICIPALITIES.div_ceil(30) {
-        features.push(json!({"type": "Feature", "geometry": null, "properties": {
-            "code": format!("KG-B-R{r:02}"), "level": "rayon", "parent": "KG-B",
+        features.push(json!({"type": "Feature",
+            "geometry": square(70.0 + r as f64 * 0.6, 39.0, 0.6, 0.6),
+            "properties": {"code": format!("KG-B-R{r:02}"), "level": "rayon", "parent": "KG-B",
             "name_ky": "R", "name_ru": "R", "name_en": "R"}}));
     }
     let mut facilities =
@@ -83,7 +90,7 @@ fn world() -> (String, String, String) {
 /// segment, so that no two photos are the same file.
 fn base_photo() -> Vec<u8> {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let pixels = image::RgbImage::from_fn(560, 420, |x, y| {
+    let pixels = image::RgbImage::from_fn(640, 480, |x, y| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -91,7 +98,7 @@ fn base_photo() -> Vec<u8> {
         image::Rgb([(x % 200) as u8 + n, (y % 200) as u8 + n, 90 + n])
     });
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
         .encode_image(&pixels)
         .unwrap();
     jpeg
@@ -269,7 +276,12 @@ async fn run(postgres: bool) {
         dir: dir.path().join("blobs"),
     })
     .unwrap();
-    let app = jmet::build_app(storage.clone(), blobs, Settings::default());
+    // `JMET_BENCH_PROJECT=0` turns the indicator projection off, to see what it costs.
+    let settings = Settings {
+        project_indicators: std::env::var("JMET_BENCH_PROJECT").map_or(true, |v| v != "0"),
+        ..Settings::default()
+    };
+    let app = jmet::build_app(storage.clone(), blobs, settings);
     tokio::spawn(async move {
         jmet::serve::serve(listener, app, std::future::pending())
             .await

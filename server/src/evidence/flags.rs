@@ -25,24 +25,18 @@ pub fn boundary(geojson_text: &str) -> Option<MultiPolygon<f64>> {
 /// Everything a merged push changed that evidence depends on.
 pub async fn after_push(
     storage: &Storage,
-    touched: &[(Touched, sync_protocol::DeviceId)],
+    touched: &[Touched],
     now_ms: i64,
 ) -> Result<(), StorageError> {
-    let submissions: Vec<(String, String, String, sync_protocol::DeviceId)> = touched
-        .iter()
-        .filter(|((c, _, _), _)| matches!(c.as_str(), "visits" | "survey_responses" | "photos"))
-        .map(|((c, id, scope), device)| (c.clone(), id.clone(), scope.clone(), *device))
-        .collect();
-    storage.note_submissions(&submissions, now_ms).await?;
     let photos: Vec<String> = touched
         .iter()
-        .filter(|((c, _, _), _)| c == "photos")
-        .map(|((_, id, _), _)| id.clone())
+        .filter(|(c, _, _)| c == "photos")
+        .map(|(_, id, _)| id.clone())
         .collect();
     let mut visits: Vec<String> = touched
         .iter()
-        .filter(|((c, _, _), _)| c == "visits")
-        .map(|((_, id, _), _)| id.clone())
+        .filter(|(c, _, _)| c == "visits")
+        .map(|(_, id, _)| id.clone())
         .collect();
     if !photos.is_empty() {
         visits.extend(storage.link_photos(&photos).await?);

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::api::AppInner;
 use crate::storage::{AuthedDevice, OpenRosaInstance};
-use crate::sync::{PushContext, now_ms};
+use crate::sync::PushContext;
 
 /// At most this many submissions in one transaction, so that one batch stays short.
 const MAX_BATCH: usize = 64;
@@ -74,11 +74,21 @@ impl Batcher {
     }
 }
 
+/// The outcome kept with an instance: `applied`, or why it was refused.
+fn outcome(refusals: &[String]) -> String {
+    if refusals.is_empty() {
+        "applied".to_owned()
+    } else {
+        format!("rejected: {}", refusals.join("; "))
+    }
+}
+
 async fn write(app: &AppInner, batch: Vec<Job>) {
     let pushes: Vec<(&AuthedDevice, &[Box<RawValue>])> = batch
         .iter()
         .map(|j| (&j.device, j.ops.as_slice()))
         .collect();
+    let mut outcomes: Vec<String> = Vec::new();
     let answer = crate::sync::push_many(
         PushContext {
             storage: &app.storage,
@@ -87,55 +97,31 @@ async fn write(app: &AppInner, batch: Vec<Job>) {
             project_indicators: app.settings.project_indicators,
         },
         &pushes,
+        |refusals| {
+            outcomes = refusals.iter().map(|r| outcome(r)).collect();
+            batch
+                .iter()
+                .zip(&outcomes)
+                .map(|(job, outcome)| OpenRosaInstance {
+                    outcome: outcome.clone(),
+                    ..job.instance.clone()
+                })
+                .collect()
+        },
     )
     .await;
-    let responses = match answer {
-        Ok(responses) => responses,
+    drop(pushes);
+    match answer {
+        Ok(responses) => {
+            for ((job, response), outcome) in batch.into_iter().zip(responses).zip(outcomes) {
+                let _ = job.reply.send(Ok((response, outcome)));
+            }
+        }
         Err(e) => {
             tracing::error!(error = %e, "openrosa: a batch of submissions failed");
             for job in batch {
                 let _ = job.reply.send(Err(e.to_string()));
             }
-            return;
         }
-    };
-    let mut kept = Vec::with_capacity(batch.len());
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (job, response) in batch.iter().zip(&responses) {
-        let refused: Vec<String> = response
-            .results
-            .iter()
-            .filter(|r| r.status == sync_protocol::OpStatus::Rejected)
-            .map(|r| {
-                format!(
-                    "{}{}",
-                    r.message.clone().unwrap_or_default(),
-                    r.field
-                        .as_ref()
-                        .map(|f| format!(" ({f})"))
-                        .unwrap_or_default()
-                )
-            })
-            .collect();
-        let outcome = if refused.is_empty() {
-            "applied".to_owned()
-        } else {
-            format!("rejected: {}", refused.join("; "))
-        };
-        kept.push(OpenRosaInstance {
-            outcome: outcome.clone(),
-            ..job.instance.clone()
-        });
-        outcomes.push(outcome);
-    }
-    let stored = app
-        .storage
-        .keep_openrosa_instances(&kept, now_ms() as i64)
-        .await;
-    for ((job, response), outcome) in batch.into_iter().zip(responses).zip(outcomes) {
-        let _ = job.reply.send(match &stored {
-            Ok(()) => Ok((response, outcome)),
-            Err(e) => Err(e.to_string()),
-        });
     }
 }

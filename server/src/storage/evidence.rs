@@ -234,34 +234,6 @@ impl Storage {
 
     /// Notes when each submission first arrived and from which phone (kept once), for the
     /// capture-time check and the review queue.
-    pub async fn note_submissions(
-        &self,
-        records: &[(String, String, String, DeviceId)],
-        now_ms: i64,
-    ) -> Result<(), StorageError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let write = self.write().await?;
-        for (collection, record_id, scope, device) in records {
-            let q = Sql::new(self.backend())
-                .push("INSERT INTO submissions (record_id, collection, scope, first_received_ms, device_id) VALUES (")
-                .bind(record_id.as_str())
-                .push(", ")
-                .bind(collection.as_str())
-                .push(", ")
-                .bind(scope.as_str())
-                .push(", ")
-                .bind(now_ms)
-                .push(", ")
-                .bind(device.to_string())
-                .push(") ON CONFLICT (record_id, collection) DO NOTHING");
-            sql::execute(&write.tx, q).await?;
-        }
-        write.tx.commit().await?;
-        Ok(())
-    }
-
     /// Updates which visit and which bytes each photo record points to; answers the visits
     /// touched (before and after), whose flags need a new look.
     pub async fn link_photos(&self, photo_ids: &[String]) -> Result<Vec<String>, StorageError> {
@@ -592,6 +564,32 @@ async fn insert_flags(
             .push(", ")
             .bind(now_ms)
             .push(") ON CONFLICT (record_id, subject, kind) DO NOTHING");
+        sql::execute(tx, q).await?;
+    }
+    Ok(())
+}
+
+/// Notes when each submission first arrived and from which device (the review queue's order),
+/// inside the push's transaction.
+pub(crate) async fn note_received(
+    tx: &impl sea_orm::ConnectionTrait,
+    backend: sea_orm::DbBackend,
+    records: &[(String, String, String, DeviceId)],
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    for (collection, record_id, scope, device) in records {
+        let q = Sql::new(backend)
+            .push("INSERT INTO submissions (record_id, collection, scope, first_received_ms, device_id) VALUES (")
+            .bind(record_id.as_str())
+            .push(", ")
+            .bind(collection.as_str())
+            .push(", ")
+            .bind(scope.as_str())
+            .push(", ")
+            .bind(now_ms)
+            .push(", ")
+            .bind(device.to_string())
+            .push(") ON CONFLICT (record_id, collection) DO NOTHING");
         sql::execute(tx, q).await?;
     }
     Ok(())

@@ -56,22 +56,6 @@ impl Storage {
         }))
     }
 
-    /// Keeps instances as received, or notes on those kept that more of them arrived; one
-    /// transaction for the batch.
-    pub async fn keep_openrosa_instances(
-        &self,
-        instances: &[OpenRosaInstance],
-        now_ms: i64,
-    ) -> Result<(), StorageError> {
-        let backend = self.backend();
-        let write = self.write().await?;
-        for i in instances {
-            keep(&write.tx, backend, i, now_ms).await?;
-        }
-        write.tx.commit().await?;
-        Ok(())
-    }
-
     /// Closes a form version to new submissions (through any path); answers whether it was open.
     pub async fn close_form(
         &self,
@@ -114,7 +98,8 @@ impl Storage {
     }
 }
 
-async fn keep(
+/// Keeps an instance as received, or notes on the one kept that more of it arrived.
+pub(crate) async fn keep(
     tx: &impl sea_orm::ConnectionTrait,
     backend: sea_orm::DbBackend,
     i: &OpenRosaInstance,

@@ -102,27 +102,45 @@ impl Storage {
     }
 
     /// Several devices' pushes merged in one transaction (a batch of OpenRosa submissions):
-    /// one commit instead of one per submission. Answers each push's verdicts.
-    pub async fn apply_pushes(
+    /// one commit instead of one per submission. The submissions applied are noted as received
+    /// (the review queue's arrival time) in the same transaction, and `keep` makes the rows the
+    /// caller keeps beside them (OpenRosa's instances) from the verdicts, so that a batch costs
+    /// one commit in all. Answers each push's verdicts.
+    pub async fn apply_pushes<F>(
         &self,
         received_at_ms: i64,
         pushes: &[(DeviceId, &[CheckedOp], &[Quarantined])],
-    ) -> Result<Vec<Vec<Verdict>>, StorageError> {
+        keep: F,
+    ) -> Result<Vec<Vec<Verdict>>, StorageError>
+    where
+        F: FnOnce(&[Vec<Verdict>]) -> Vec<super::OpenRosaInstance>,
+    {
+        let backend = self.backend();
         let write = self.write().await?;
         let mut out = Vec::with_capacity(pushes.len());
         for (device, ops, refused) in pushes {
             let author = Author::Device(*device);
-            out.push(
-                apply_in_tx(
-                    &write.tx,
-                    self.backend(),
-                    &author,
-                    received_at_ms,
-                    ops,
-                    refused,
-                )
-                .await?,
-            );
+            out.push(apply_in_tx(&write.tx, backend, &author, received_at_ms, ops, refused).await?);
+        }
+        let mut received = Vec::new();
+        for ((device, ops, _), verdicts) in pushes.iter().zip(&out) {
+            for (op, verdict) in ops.iter().zip(verdicts) {
+                let collection = op.op.collection.as_str();
+                if *verdict == Verdict::Applied
+                    && matches!(collection, "visits" | "survey_responses" | "photos")
+                {
+                    received.push((
+                        collection.to_owned(),
+                        op.op.record_id.to_string(),
+                        op.op.scope.to_string(),
+                        *device,
+                    ));
+                }
+            }
+        }
+        super::evidence::note_received(&write.tx, backend, &received, received_at_ms).await?;
+        for instance in keep(&out) {
+            super::openrosa::keep(&write.tx, backend, &instance, received_at_ms).await?;
         }
         write.tx.commit().await?;
         Ok(out)

@@ -22,7 +22,7 @@ pub async fn push(
     device: &AuthedDevice,
     raw_ops: &[Box<RawValue>],
 ) -> Result<PushResponse, AppError> {
-    push_many(ctx, &[(device, raw_ops)])
+    push_many(ctx, &[(device, raw_ops)], |_| Vec::new())
         .await?
         .pop()
         .ok_or_else(|| AppError::internal("a push got no answer"))
@@ -30,11 +30,17 @@ pub async fn push(
 
 /// Several devices' pushes at once, as one: checked together, merged in one transaction, their
 /// evidence and indicators projected once. The OpenRosa path batches concurrent submissions
-/// this way; each push is answered as if it had come alone.
-pub async fn push_many(
+/// this way; each push is answered as if it had come alone. `keep` is given, per push, why its
+/// refused ops were refused (empty when all passed) and makes the OpenRosa instances kept in the
+/// same transaction.
+pub async fn push_many<F>(
     ctx: PushContext<'_>,
     pushes: &[(&AuthedDevice, &[Box<RawValue>])],
-) -> Result<Vec<PushResponse>, AppError> {
+    keep: F,
+) -> Result<Vec<PushResponse>, AppError>
+where
+    F: FnOnce(&[Vec<String>]) -> Vec<crate::storage::OpenRosaInstance>,
+{
     for (_, raw_ops) in pushes {
         if raw_ops.len() > MAX_OPS_PER_PUSH {
             return Err(AppError::TooManyOps {
@@ -110,20 +116,34 @@ pub async fn push_many(
         .zip(&pending)
         .map(|((device, _), p)| (device.device_id, p.checked.as_slice(), p.refused.as_slice()))
         .collect();
-    let verdicts = ctx.storage.apply_pushes(now as i64, &batch).await?;
+    let verdicts = ctx
+        .storage
+        .apply_pushes(now as i64, &batch, |verdicts| {
+            let refusals: Vec<Vec<String>> = pending
+                .iter()
+                .zip(verdicts)
+                .map(|(p, verdicts)| {
+                    let before = p.results.iter().flatten().filter_map(refusal);
+                    let now = verdicts.iter().filter_map(|v| match v {
+                        Verdict::Rejected(_, message) => Some(message.clone()),
+                        _ => None,
+                    });
+                    before.chain(now).collect()
+                })
+                .collect();
+            keep(&refusals)
+        })
+        .await?;
 
     let mut touched = Vec::new();
-    for (((device, _), p), verdicts) in pushes.iter().zip(&mut pending).zip(verdicts) {
+    for (p, verdicts) in pending.iter_mut().zip(verdicts) {
         for ((i, op), verdict) in p.positions.iter().zip(&p.checked).zip(verdicts) {
             let op_id = op.op.op_id;
             if verdict == Verdict::Applied {
                 touched.push((
-                    (
-                        op.op.collection.to_string(),
-                        op.op.record_id.to_string(),
-                        op.op.scope.to_string(),
-                    ),
-                    device.device_id,
+                    op.op.collection.to_string(),
+                    op.op.record_id.to_string(),
+                    op.op.scope.to_string(),
                 ));
             }
             p.results[*i] = Some(match verdict {
@@ -142,10 +162,8 @@ pub async fn push_many(
         tracing::warn!(error = %e, "evidence projection failed after a push; run `jmet flags rebuild`");
     }
     if ctx.project_indicators {
-        let scopes: std::collections::BTreeSet<String> = touched
-            .iter()
-            .map(|((_, _, scope), _)| scope.clone())
-            .collect();
+        let scopes: std::collections::BTreeSet<String> =
+            touched.iter().map(|(_, _, scope)| scope.clone()).collect();
         let scopes: Vec<String> = scopes.into_iter().collect();
         if let Err(e) = crate::series::project::catch_up(ctx.storage, &scopes).await {
             tracing::warn!(error = %e, "indicator projection failed after a push; it catches up with the next push to the scope or at start");
@@ -165,6 +183,18 @@ pub async fn push_many(
             })
         })
         .collect()
+}
+
+/// Why a refused op was refused, with the field at fault.
+fn refusal(result: &OpResult) -> Option<String> {
+    (result.status == sync_protocol::OpStatus::Rejected).then(|| {
+        let field = result
+            .field
+            .as_ref()
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default();
+        format!("{}{field}", result.message.clone().unwrap_or_default())
+    })
 }
 
 /// Every check that needs no database, in the order a client would want to hear about them.
