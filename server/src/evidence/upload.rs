@@ -188,7 +188,10 @@ async fn finish(
     total: u64,
     now_ms: i64,
 ) -> Result<UploadStatus, UploadError> {
-    let outcome = assemble_and_process(evidence, sha256, total).await;
+    let outcome = match assemble(evidence, sha256, total).await {
+        Ok(whole) => process(evidence, whole).await,
+        Err(e) => Err(e),
+    };
     let (original, processed) = match outcome {
         Ok(done) => done,
         Err(e) => {
@@ -197,6 +200,60 @@ async fn finish(
             return Err(e);
         }
     };
+    keep(
+        storage, evidence, actor, sha256, original, processed, now_ms,
+    )
+    .await?;
+    evidence.blobs.delete_pieces(sha256).await?;
+    let visits = storage.visits_with_photo(sha256).await?;
+    super::flags::recompute(storage, &visits, now_ms).await?;
+    status(storage, sha256).await
+}
+
+/// A whole photo at once (an OpenRosa attachment arrives whole): checked, processed and kept
+/// without the resumable upload's pieces, in one commit. The same photo twice is kept once.
+pub async fn put_whole(
+    storage: &Storage,
+    evidence: &Evidence,
+    actor: &str,
+    bytes: Bytes,
+    now_ms: i64,
+) -> Result<String, UploadError> {
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let limit = evidence.limits.max_input_bytes as u64;
+    if bytes.len() as u64 > limit {
+        return Err(UploadError::TooLarge {
+            total: bytes.len() as u64,
+            limit,
+        });
+    }
+    if status(storage, &sha256).await?.complete {
+        return Ok(sha256);
+    }
+    let (original, processed) = process(evidence, bytes).await?;
+    keep(
+        storage, evidence, actor, &sha256, original, processed, now_ms,
+    )
+    .await?;
+    // A visit may already name this photo (an edit, or a split submission's later part).
+    let visits = storage.visits_with_photo(&sha256).await?;
+    if !visits.is_empty() {
+        super::flags::recompute(storage, &visits, now_ms).await?;
+    }
+    Ok(sha256)
+}
+
+/// Writes a processed photo's copies and its row; the original last, so that its presence
+/// with the row means everything is there.
+async fn keep(
+    storage: &Storage,
+    evidence: &Evidence,
+    actor: &str,
+    sha256: &str,
+    original: Bytes,
+    processed: media::Processed,
+    now_ms: i64,
+) -> Result<(), UploadError> {
     let blobs = &evidence.blobs;
     blobs
         .put(
@@ -214,7 +271,7 @@ async fn finish(
             .put(&BlobName::new(kind, sha256)?, bytes.into())
             .await?;
     }
-    // The original last: its presence with the row below means everything is there.
+    let total = original.len();
     blobs
         .put(&BlobName::new(BlobKind::Original, sha256)?, original)
         .await?;
@@ -228,10 +285,7 @@ async fn finish(
             .map_err(|e| StorageError::Corrupt(e.to_string()))?,
     };
     storage.store_photo_blob(&photo, actor, now_ms).await?;
-    blobs.delete_pieces(sha256).await?;
-    let visits = storage.visits_with_photo(sha256).await?;
-    super::flags::recompute(storage, &visits, now_ms).await?;
-    status(storage, sha256).await
+    Ok(())
 }
 
 /// Forgets uploads no phone continued for `max_age_ms`: their pieces and their row. A phone that
@@ -250,11 +304,7 @@ pub async fn prune(
     Ok(stale.len())
 }
 
-async fn assemble_and_process(
-    evidence: &Evidence,
-    sha256: &str,
-    total: u64,
-) -> Result<(Bytes, media::Processed), UploadError> {
+async fn assemble(evidence: &Evidence, sha256: &str, total: u64) -> Result<Bytes, UploadError> {
     let mut whole = Vec::with_capacity(total as usize);
     for (offset, size) in evidence.blobs.pieces(sha256).await? {
         if offset != whole.len() as u64 {
@@ -282,7 +332,14 @@ async fn assemble_and_process(
             got,
         });
     }
-    let whole = Bytes::from(whole);
+    Ok(Bytes::from(whole))
+}
+
+/// Decodes and processes a photo off the async runtime, a few at a time.
+async fn process(
+    evidence: &Evidence,
+    whole: Bytes,
+) -> Result<(Bytes, media::Processed), UploadError> {
     let _permit = evidence
         .processing
         .acquire()

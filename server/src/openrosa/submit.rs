@@ -181,14 +181,10 @@ pub async fn submit(
         if bytes.is_empty() {
             return Err(bad("bad_attachment", format!("attachment {file} is empty")));
         }
-        let sha = hex::encode(Sha256::digest(bytes));
-        let len = bytes.len() as u64;
-        upload::put_piece(
+        let sha = upload::put_whole(
             &app.storage,
             &app.evidence,
             &actor,
-            &sha,
-            (0, len - 1, len),
             bytes.clone(),
             now as i64,
         )
