@@ -1,8 +1,14 @@
 //! Group commit for OpenRosa submissions. Each submission is one record (and its photos), so
 //! pushed one by one, every submission would pay a transaction, the evidence projection and the
 //! indicator projection of its own. Submissions that arrive while a batch is being written wait
-//! for the next batch and are pushed together, as one push of several devices; each request
-//! gets its own answer. Under no load a batch is one submission and nothing waits.
+//! for the next batch and are pushed together, as one push of several devices, in one commit;
+//! each request gets its own answer. Under no load a batch is one submission and nothing waits.
+//!
+//! The indicator projection of the municipalities a batch touched runs beside the writer, in a
+//! task of its own that takes every municipality touched since its last run at once: under load
+//! its runs grow instead of holding up the submissions, and values follow within a run. The
+//! projection keeps a frontier per municipality, so a stop between a commit and its projection
+//! loses nothing: the server catches every municipality up when it starts.
 
 use std::sync::Weak;
 
@@ -19,6 +25,8 @@ const MAX_BATCH: usize = 64;
 
 pub struct Job {
     pub device: AuthedDevice,
+    /// The municipality the submission's records belong to.
+    pub scope: String,
     pub ops: Vec<Box<RawValue>>,
     /// The instance as received; its outcome is filled in from the push's answer.
     pub instance: OpenRosaInstance,
@@ -29,10 +37,35 @@ pub struct Batcher {
     jobs: mpsc::Sender<Job>,
 }
 
+/// Starts the projector of the batches' municipalities; answers where to name them.
+fn spawn_projector(app: Weak<AppInner>) -> mpsc::UnboundedSender<String> {
+    let (touched, mut queue) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Some(first) = queue.recv().await {
+            let mut scopes = std::collections::BTreeSet::from([first]);
+            while let Ok(scope) = queue.try_recv() {
+                scopes.insert(scope);
+            }
+            let Some(app) = app.upgrade() else {
+                break;
+            };
+            let scopes: Vec<String> = scopes.into_iter().collect();
+            if let Err(e) = crate::series::project::catch_up(&app.storage, &scopes).await {
+                tracing::warn!(error = %e, "indicator projection of OpenRosa submissions failed; it catches up with the next one or at start");
+            }
+        }
+    });
+    touched
+}
+
 impl Batcher {
     /// Starts the batch writer. It holds the app weakly, so it ends with the app.
     pub fn spawn(app: Weak<AppInner>) -> Batcher {
         let (jobs, mut queue) = mpsc::channel::<Job>(1024);
+        let project = app
+            .upgrade()
+            .is_some_and(|a| a.settings.project_indicators)
+            .then(|| spawn_projector(app.clone()));
         tokio::spawn(async move {
             while let Some(first) = queue.recv().await {
                 let mut batch = vec![first];
@@ -45,7 +78,7 @@ impl Batcher {
                 let Some(app) = app.upgrade() else {
                     break;
                 };
-                write(&app, batch).await;
+                write(&app, batch, project.as_ref()).await;
             }
         });
         Batcher { jobs }
@@ -55,6 +88,7 @@ impl Batcher {
     pub async fn submit(
         &self,
         device: AuthedDevice,
+        scope: String,
         ops: Vec<Box<RawValue>>,
         instance: OpenRosaInstance,
     ) -> Result<(PushResponse, String), String> {
@@ -62,6 +96,7 @@ impl Batcher {
         self.jobs
             .send(Job {
                 device,
+                scope,
                 ops,
                 instance,
                 reply,
@@ -83,7 +118,7 @@ fn outcome(refusals: &[String]) -> String {
     }
 }
 
-async fn write(app: &AppInner, batch: Vec<Job>) {
+async fn write(app: &AppInner, batch: Vec<Job>, project: Option<&mpsc::UnboundedSender<String>>) {
     let pushes: Vec<(&AuthedDevice, &[Box<RawValue>])> = batch
         .iter()
         .map(|j| (&j.device, j.ops.as_slice()))
@@ -94,7 +129,8 @@ async fn write(app: &AppInner, batch: Vec<Job>) {
             storage: &app.storage,
             clock: &app.clock,
             max_clock_skew_ms: app.settings.max_clock_skew_ms,
-            project_indicators: app.settings.project_indicators,
+            // Beside the writer: see the projector above.
+            project_indicators: false,
         },
         &pushes,
         |refusals| {
@@ -113,6 +149,11 @@ async fn write(app: &AppInner, batch: Vec<Job>) {
     drop(pushes);
     match answer {
         Ok(responses) => {
+            if let Some(project) = project {
+                for job in &batch {
+                    let _ = project.send(job.scope.clone());
+                }
+            }
             for ((job, response), outcome) in batch.into_iter().zip(responses).zip(outcomes) {
                 let _ = job.reply.send(Ok((response, outcome)));
             }

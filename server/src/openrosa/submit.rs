@@ -256,7 +256,7 @@ pub async fn submit(
         .openrosa
         .get_or_init(|| super::batch::Batcher::spawn(std::sync::Arc::downgrade(&app)));
     let (_, outcome) = batcher
-        .submit(caller.device.clone(), raw, instance_row)
+        .submit(caller.device.clone(), scope.clone(), raw, instance_row)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "openrosa: a submission could not be written");
