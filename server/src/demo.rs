@@ -393,6 +393,7 @@ pub async fn load(storage: &Storage, now_ms: i64) -> Result<DemoSummary, Storage
                     clock: &clock,
                     max_clock_skew_ms: u64::MAX / 2,
                     project_indicators: true,
+                    derive_evidence: true,
                 };
                 let answer = crate::sync::push(ctx, &device, chunk)
                     .await

@@ -606,6 +606,43 @@ async fn collect_submissions_become_records_photos_and_values(backend: Backend) 
     );
     assert_eq!(may_hours(&server, &world, 16.0).await, 16.0);
 
+    // GPS checks run on it as on any visit: a position 5 km from the facility is flagged.
+    let far_id = "uuid:5a1c2e3f-4b5d-4e6f-8a7b-9c0d1e2f3a99";
+    let far = water_instance(far_id, None, 11, "A-WATER").replace(
+        "<gps>41.15 74.65 812.0 4.5</gps>",
+        "<gps>41.195 74.65 812.0 4.5</gps>",
+    );
+    let (status, text) = post(
+        &server,
+        &format!("{base}/submission"),
+        multipart(&far, &[], false),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let far_record = server
+        .storage
+        .openrosa_instance(far_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .record_id;
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        kinds = server
+            .storage
+            .flags_of(&far_record)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.kind)
+            .collect::<Vec<_>>();
+        if !kinds.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(kinds.iter().any(|k| k == "far_from_facility"), "{kinds:?}");
+
     // From then on it is reviewed like any visit: its review status is there.
     let (status, body) = call(
         &server,

@@ -52,6 +52,7 @@ pub async fn push(
         clock: &app.clock,
         max_clock_skew_ms: app.settings.max_clock_skew_ms,
         project_indicators: app.settings.project_indicators,
+        derive_evidence: true,
     };
     Ok(Json(usecase::push(ctx, &device, &body.ops).await?))
 }

@@ -4,11 +4,12 @@
 //! for the next batch and are pushed together, as one push of several devices, in one commit;
 //! each request gets its own answer. Under no load a batch is one submission and nothing waits.
 //!
-//! The indicator projection of the municipalities a batch touched runs beside the writer, in a
-//! task of its own that takes every municipality touched since its last run at once: under load
-//! its runs grow instead of holding up the submissions, and values follow within a run. The
-//! projection keeps a frontier per municipality, so a stop between a commit and its projection
-//! loses nothing: the server catches every municipality up when it starts.
+//! What is derived from the records runs beside the writer, in a task of its own that takes
+//! everything touched since its last run at once: the evidence flags of the visits and photos,
+//! and the indicator projection of their municipalities. Under load its runs grow instead of
+//! holding up the submissions; flags and values follow within a run. The projection keeps a
+//! frontier per municipality, so a stop between a commit and its projection loses nothing: the
+//! server catches every municipality up when it starts (flags: `jmet flags rebuild`).
 
 use std::sync::Weak;
 
@@ -17,6 +18,7 @@ use sync_protocol::PushResponse;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::AppInner;
+use crate::evidence::flags::Touched;
 use crate::storage::{AuthedDevice, OpenRosaInstance};
 use crate::sync::PushContext;
 
@@ -25,8 +27,8 @@ const MAX_BATCH: usize = 64;
 
 pub struct Job {
     pub device: AuthedDevice,
-    /// The municipality the submission's records belong to.
-    pub scope: String,
+    /// The records the submission writes: collection, record id, municipality.
+    pub touched: Vec<Touched>,
     pub ops: Vec<Box<RawValue>>,
     /// The instance as received; its outcome is filled in from the push's answer.
     pub instance: OpenRosaInstance,
@@ -37,18 +39,28 @@ pub struct Batcher {
     jobs: mpsc::Sender<Job>,
 }
 
-/// Starts the projector of the batches' municipalities; answers where to name them.
-fn spawn_projector(app: Weak<AppInner>) -> mpsc::UnboundedSender<String> {
-    let (touched, mut queue) = mpsc::unbounded_channel::<String>();
+/// Starts the projector of what the batches touched; answers where to name it.
+fn spawn_projector(app: Weak<AppInner>) -> mpsc::UnboundedSender<Vec<Touched>> {
+    let (touched, mut queue) = mpsc::unbounded_channel::<Vec<Touched>>();
     tokio::spawn(async move {
         while let Some(first) = queue.recv().await {
-            let mut scopes = std::collections::BTreeSet::from([first]);
-            while let Ok(scope) = queue.try_recv() {
-                scopes.insert(scope);
+            let mut records = std::collections::BTreeSet::from_iter(first);
+            while let Ok(more) = queue.try_recv() {
+                records.extend(more);
             }
             let Some(app) = app.upgrade() else {
                 break;
             };
+            let records: Vec<Touched> = records.into_iter().collect();
+            let now = crate::sync::now_ms() as i64;
+            if let Err(e) = crate::evidence::flags::after_push(&app.storage, &records, now).await {
+                tracing::warn!(error = %e, "evidence flags of OpenRosa submissions failed; run `jmet flags rebuild`");
+            }
+            if !app.settings.project_indicators {
+                continue;
+            }
+            let scopes: std::collections::BTreeSet<String> =
+                records.iter().map(|(_, _, scope)| scope.clone()).collect();
             let scopes: Vec<String> = scopes.into_iter().collect();
             if let Err(e) = crate::series::project::catch_up(&app.storage, &scopes).await {
                 tracing::warn!(error = %e, "indicator projection of OpenRosa submissions failed; it catches up with the next one or at start");
@@ -62,10 +74,7 @@ impl Batcher {
     /// Starts the batch writer. It holds the app weakly, so it ends with the app.
     pub fn spawn(app: Weak<AppInner>) -> Batcher {
         let (jobs, mut queue) = mpsc::channel::<Job>(1024);
-        let project = app
-            .upgrade()
-            .is_some_and(|a| a.settings.project_indicators)
-            .then(|| spawn_projector(app.clone()));
+        let project = spawn_projector(app.clone());
         tokio::spawn(async move {
             while let Some(first) = queue.recv().await {
                 let mut batch = vec![first];
@@ -78,7 +87,7 @@ impl Batcher {
                 let Some(app) = app.upgrade() else {
                     break;
                 };
-                write(&app, batch, project.as_ref()).await;
+                write(&app, batch, &project).await;
             }
         });
         Batcher { jobs }
@@ -88,7 +97,7 @@ impl Batcher {
     pub async fn submit(
         &self,
         device: AuthedDevice,
-        scope: String,
+        touched: Vec<Touched>,
         ops: Vec<Box<RawValue>>,
         instance: OpenRosaInstance,
     ) -> Result<(PushResponse, String), String> {
@@ -96,7 +105,7 @@ impl Batcher {
         self.jobs
             .send(Job {
                 device,
-                scope,
+                touched,
                 ops,
                 instance,
                 reply,
@@ -118,7 +127,7 @@ fn outcome(refusals: &[String]) -> String {
     }
 }
 
-async fn write(app: &AppInner, batch: Vec<Job>, project: Option<&mpsc::UnboundedSender<String>>) {
+async fn write(app: &AppInner, batch: Vec<Job>, project: &mpsc::UnboundedSender<Vec<Touched>>) {
     let pushes: Vec<(&AuthedDevice, &[Box<RawValue>])> = batch
         .iter()
         .map(|j| (&j.device, j.ops.as_slice()))
@@ -131,6 +140,7 @@ async fn write(app: &AppInner, batch: Vec<Job>, project: Option<&mpsc::Unbounded
             max_clock_skew_ms: app.settings.max_clock_skew_ms,
             // Beside the writer: see the projector above.
             project_indicators: false,
+            derive_evidence: false,
         },
         &pushes,
         |refusals| {
@@ -149,10 +159,8 @@ async fn write(app: &AppInner, batch: Vec<Job>, project: Option<&mpsc::Unbounded
     drop(pushes);
     match answer {
         Ok(responses) => {
-            if let Some(project) = project {
-                for job in &batch {
-                    let _ = project.send(job.scope.clone());
-                }
+            for job in &batch {
+                let _ = project.send(job.touched.clone());
             }
             for ((job, response), outcome) in batch.into_iter().zip(responses).zip(outcomes) {
                 let _ = job.reply.send(Ok((response, outcome)));

@@ -234,6 +234,13 @@ pub async fn submit(
             set,
         );
     }
+    let touched: Vec<(String, String, String)> = ops
+        .iter()
+        .map(|op| {
+            let text = |k: &str| op[k].as_str().unwrap_or_default().to_owned();
+            (text("collection"), text("record_id"), text("scope"))
+        })
+        .collect();
     let raw: Vec<Box<serde_json::value::RawValue>> = ops
         .iter()
         .filter_map(|op| serde_json::value::to_raw_value(op).ok())
@@ -256,7 +263,7 @@ pub async fn submit(
         .openrosa
         .get_or_init(|| super::batch::Batcher::spawn(std::sync::Arc::downgrade(&app)));
     let (_, outcome) = batcher
-        .submit(caller.device.clone(), scope.clone(), raw, instance_row)
+        .submit(caller.device.clone(), touched, raw, instance_row)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "openrosa: a submission could not be written");

@@ -15,6 +15,9 @@ pub struct PushContext<'a> {
     pub clock: &'a ServerClock,
     pub max_clock_skew_ms: u64,
     pub project_indicators: bool,
+    /// Recompute the evidence flags of what was merged before answering (the OpenRosa batch
+    /// writer leaves it to its projector instead).
+    pub derive_evidence: bool,
 }
 
 pub async fn push(
@@ -158,7 +161,9 @@ where
     }
     // Evidence is a projection of what just committed: its failure must not turn an ack into an
     // error (the ops are merged); `jmet flags rebuild` recomputes it.
-    if let Err(e) = crate::evidence::flags::after_push(ctx.storage, &touched, now as i64).await {
+    if ctx.derive_evidence
+        && let Err(e) = crate::evidence::flags::after_push(ctx.storage, &touched, now as i64).await
+    {
         tracing::warn!(error = %e, "evidence projection failed after a push; run `jmet flags rebuild`");
     }
     if ctx.project_indicators {
