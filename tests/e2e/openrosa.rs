@@ -875,9 +875,22 @@ async fn hostile_openrosa_requests_store_nothing(backend: Backend) {
     assert_eq!(after, before + 1);
 
     // An answer the form refuses is kept, in quarantine and with the instance, and explained.
+    let quarantined = server
+        .storage
+        .count(jmet::storage::SyncTable::Quarantine)
+        .await
+        .unwrap();
     let wrong = water_instance("uuid:wrong", None, 99, "A-WATER");
     let (status, text) = post(&server, &submission, multipart(&wrong, &[], false)).await;
     expect(status, &text, 400, "rejected");
+    assert_eq!(
+        server
+            .storage
+            .count(jmet::storage::SyncTable::Quarantine)
+            .await
+            .unwrap(),
+        quarantined + 1
+    );
     assert!(text.contains("supply_hours"), "{text}");
     let kept = server
         .storage
