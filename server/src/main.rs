@@ -796,18 +796,10 @@ async fn run(command: Command) -> Result<(), String> {
             form,
             version,
         }) => {
-            let id = sync_protocol::FormId::parse(form.as_str()).map_err(|e| e.to_string())?;
             let storage = storage.open().await?;
-            if storage
-                .form(&id, version)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_none()
-            {
-                return Err(format!("there is no form {form} version {version}"));
-            }
+            let def = stored_form(&storage, &form, version).await?;
             let closed = storage
-                .close_form(&id, version, CLI, jmet::sync::now_ms() as i64)
+                .close_form(&def.id, version, CLI, jmet::sync::now_ms() as i64)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -821,13 +813,8 @@ async fn run(command: Command) -> Result<(), String> {
             form,
             version,
         }) => {
-            let id = sync_protocol::FormId::parse(form.as_str()).map_err(|e| e.to_string())?;
             let storage = storage.open().await?;
-            let def = storage
-                .form(&id, version)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("there is no form {form} version {version}"))?;
+            let def = stored_form(&storage, &form, version).await?;
             let has_list = jmet::openrosa::xform::list_file(&def).is_some();
             println!("{}", jmet::openrosa::xform::xform(&def, has_list));
             Ok(())
@@ -1020,4 +1007,18 @@ fn read_for_import<T>(
     let parsed =
         parse(&text).map_err(|e| format!("{}: {e}; nothing was imported", file.display()))?;
     Ok((text, parsed))
+}
+
+/// A stored form version, or why there is none.
+async fn stored_form(
+    storage: &jmet::Storage,
+    form: &str,
+    version: u32,
+) -> Result<sync_protocol::FormDef, String> {
+    let id = sync_protocol::FormId::parse(form).map_err(|e| e.to_string())?;
+    storage
+        .form(&id, version)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("there is no form {form} version {version}"))
 }

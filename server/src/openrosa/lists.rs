@@ -12,7 +12,7 @@ use sync_protocol::form::{FORM_COLLECTIONS, FormDef};
 use super::xform::{self, esc};
 use super::{OpenRosaDevice, OpenRosaError, xml};
 use crate::api::AppState;
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
 
 fn md5_hex(bytes: &[u8]) -> String {
     hex::encode(Md5::digest(bytes))
@@ -232,5 +232,3 @@ async fn list_csv(
         .map_err(|e| OpenRosaError::from(StorageError::Corrupt(e.to_string())))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
-
-use crate::storage::StorageError;

@@ -198,7 +198,7 @@ pub async fn submit(
         &instance,
         now,
         existing.is_some() || instance.deprecated_id.is_some(),
-    )?;
+    );
     let mut ops = Vec::new();
     let mut stamp = |op_id: Uuid, collection: &str, record: &str, set: Map<String, Value>| {
         let t = app.clock.tick(now);
@@ -454,12 +454,7 @@ fn geopoint(text: &str) -> Option<Value> {
 /// The record's fields from the instance. A value that does not read as its type is passed as
 /// text, so that the form check refuses it with the field named and the op kept in quarantine.
 /// An edit clears the answers it leaves empty.
-fn answers(
-    form: &FormDef,
-    instance: &Instance,
-    now: u64,
-    editing: bool,
-) -> Result<Map<String, Value>, OpenRosaError> {
+fn answers(form: &FormDef, instance: &Instance, now: u64, editing: bool) -> Map<String, Value> {
     let mut set = Map::new();
     set.insert("form".into(), json!(form.id));
     set.insert("form_version".into(), json!(form.version));
@@ -521,7 +516,7 @@ fn answers(
         };
         set.insert(key.into(), value);
     }
-    Ok(set)
+    set
 }
 
 /// The photo record an attachment of a record becomes; the same file of an edit is the same

@@ -36,20 +36,10 @@ pub fn list_field(form: &FormDef) -> Option<&'static str> {
     }
 }
 
-/// Escapes text for an XML element or a double-quoted attribute.
+/// Escapes text for an XML element or a double-quoted attribute (the map's SVG escaping, which
+/// also drops the control characters XML forbids).
 pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::web::map::escape(text)
 }
 
 fn label(labels: &Labels, lang: &str) -> String {
