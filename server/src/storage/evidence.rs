@@ -577,19 +577,24 @@ pub(crate) async fn note_received(
     records: &[(String, String, String, DeviceId)],
     now_ms: i64,
 ) -> Result<(), StorageError> {
-    for (collection, record_id, scope, device) in records {
-        let q = Sql::new(backend)
-            .push("INSERT INTO submissions (record_id, collection, scope, first_received_ms, device_id) VALUES (")
-            .bind(record_id.as_str())
-            .push(", ")
-            .bind(collection.as_str())
-            .push(", ")
-            .bind(scope.as_str())
-            .push(", ")
-            .bind(now_ms)
-            .push(", ")
-            .bind(device.to_string())
-            .push(") ON CONFLICT (record_id, collection) DO NOTHING");
+    for chunk in records.chunks(1000) {
+        let mut q = Sql::new(backend).push(
+            "INSERT INTO submissions (record_id, collection, scope, first_received_ms, device_id) \
+             VALUES ",
+        );
+        for (i, (collection, record_id, scope, device)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(record_id.as_str()),
+                collection.as_str().into(),
+                scope.as_str().into(),
+                now_ms.into(),
+                device.to_string().into(),
+            ]);
+        }
+        q.push_mut(" ON CONFLICT (record_id, collection) DO NOTHING");
         sql::execute(tx, q).await?;
     }
     Ok(())

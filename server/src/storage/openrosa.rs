@@ -98,17 +98,48 @@ impl Storage {
     }
 }
 
-/// Keeps an instance as received, or notes on the one kept that more of it arrived.
+/// Keeps instances as received, or notes on those kept before that more of them arrived; an
+/// instance twice in one batch (a retry racing its first try) is kept once, as the later says.
 pub(crate) async fn keep(
     tx: &impl sea_orm::ConnectionTrait,
     backend: sea_orm::DbBackend,
-    i: &OpenRosaInstance,
+    instances: &[OpenRosaInstance],
     now_ms: i64,
 ) -> Result<(), StorageError> {
-    let exists = Sql::new(backend)
-        .push("SELECT xml_sha256 FROM openrosa_submissions WHERE instance_id = ")
-        .bind(i.instance_id.as_str());
-    if sql::query_scalar_text(tx, exists).await?.is_some() {
+    if instances.is_empty() {
+        return Ok(());
+    }
+    let mut stored = std::collections::HashSet::new();
+    for chunk in instances.chunks(900) {
+        let mut q = Sql::new(backend)
+            .push("SELECT instance_id FROM openrosa_submissions WHERE instance_id IN ");
+        q.bind_list(chunk.iter().map(|i| i.instance_id.as_str()));
+        for row in sql::query_all(tx, q).await? {
+            stored.insert(row.try_get_by_index::<String>(0)?);
+        }
+    }
+    // The last word per instance, in first-arrival order.
+    let mut order: Vec<&str> = Vec::new();
+    let mut last: std::collections::HashMap<&str, &OpenRosaInstance> =
+        std::collections::HashMap::new();
+    for i in instances {
+        if last.insert(i.instance_id.as_str(), i).is_none() {
+            order.push(i.instance_id.as_str());
+        }
+    }
+    let mut new = Vec::new();
+    for id in order {
+        let i = last[id];
+        if !stored.contains(id) {
+            // A new instance takes the first arrival's fields and the last one's outcome.
+            let first = instances.iter().find(|f| f.instance_id == id).unwrap_or(i);
+            new.push(OpenRosaInstance {
+                complete: i.complete,
+                outcome: i.outcome.clone(),
+                ..first.clone()
+            });
+            continue;
+        }
         let q = Sql::new(backend)
             .push("UPDATE openrosa_submissions SET complete = ")
             .bind(i32::from(i.complete))
@@ -119,40 +150,35 @@ pub(crate) async fn keep(
             .push(" WHERE instance_id = ")
             .bind(i.instance_id.as_str());
         sql::execute(tx, q).await?;
-        return Ok(());
     }
-    let q = Sql::new(backend)
-        .push(
+    // Thirteen values a row.
+    for chunk in new.chunks(500) {
+        let mut q = Sql::new(backend).push(
             "INSERT INTO openrosa_submissions (instance_id, form_id, form_version, collection, \
              record_id, device_id, deprecated_id, xml_sha256, xml, complete, outcome, \
-             received_at_ms, updated_at_ms) VALUES (",
-        )
-        .bind(i.instance_id.as_str())
-        .push(", ")
-        .bind(i.form_id.as_str())
-        .push(", ")
-        .bind(i64::from(i.form_version))
-        .push(", ")
-        .bind(i.collection.as_str())
-        .push(", ")
-        .bind(i.record_id.as_str())
-        .push(", ")
-        .bind(i.device_id.as_str())
-        .push(", ")
-        .bind(i.deprecated_id.clone())
-        .push(", ")
-        .bind(i.xml_sha256.as_str())
-        .push(", ")
-        .bind(i.xml.as_str())
-        .push(", ")
-        .bind(i32::from(i.complete))
-        .push(", ")
-        .bind(i.outcome.as_str())
-        .push(", ")
-        .bind(i.received_at_ms)
-        .push(", ")
-        .bind(now_ms)
-        .push(")");
-    sql::execute(tx, q).await?;
+             received_at_ms, updated_at_ms) VALUES ",
+        );
+        for (n, i) in chunk.iter().enumerate() {
+            if n > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(i.instance_id.as_str()),
+                i.form_id.as_str().into(),
+                i64::from(i.form_version).into(),
+                i.collection.as_str().into(),
+                i.record_id.as_str().into(),
+                i.device_id.as_str().into(),
+                i.deprecated_id.clone().into(),
+                i.xml_sha256.as_str().into(),
+                i.xml.as_str().into(),
+                i32::from(i.complete).into(),
+                i.outcome.as_str().into(),
+                i.received_at_ms.into(),
+                now_ms.into(),
+            ]);
+        }
+        sql::execute(tx, q).await?;
+    }
     Ok(())
 }

@@ -117,11 +117,13 @@ impl Storage {
     {
         let backend = self.backend();
         let write = self.write().await?;
-        let mut out = Vec::with_capacity(pushes.len());
-        for (device, ops, refused) in pushes {
-            let author = Author::Device(*device);
-            out.push(apply_in_tx(&write.tx, backend, &author, received_at_ms, ops, refused).await?);
-        }
+        let authors: Vec<Author> = pushes.iter().map(|(d, _, _)| Author::Device(*d)).collect();
+        let batch: Vec<(&Author, &[CheckedOp], &[Quarantined])> = authors
+            .iter()
+            .zip(pushes)
+            .map(|(author, (_, ops, refused))| (author, *ops, *refused))
+            .collect();
+        let out = apply_batch_in_tx(&write.tx, backend, &batch, received_at_ms).await?;
         let mut received = Vec::new();
         for ((device, ops, _), verdicts) in pushes.iter().zip(&out) {
             for (op, verdict) in ops.iter().zip(verdicts) {
@@ -139,9 +141,7 @@ impl Storage {
             }
         }
         super::evidence::note_received(&write.tx, backend, &received, received_at_ms).await?;
-        for instance in keep(&out) {
-            super::openrosa::keep(&write.tx, backend, &instance, received_at_ms).await?;
-        }
+        super::openrosa::keep(&write.tx, backend, &keep(&out), received_at_ms).await?;
         write.tx.commit().await?;
         Ok(out)
     }
@@ -261,7 +261,22 @@ pub(crate) async fn apply_in_tx(
     ops: &[CheckedOp],
     refused: &[Quarantined],
 ) -> Result<Vec<Verdict>, StorageError> {
-    let registers: usize = ops
+    let mut out = apply_batch_in_tx(tx, backend, &[(author, ops, refused)], received_at_ms).await?;
+    Ok(out.pop().unwrap_or_default())
+}
+
+/// Several authors' pushes merged as if applied one after another, in a fixed number of
+/// statements whatever their count: each statement of the merge costs about as much for one row
+/// as for a hundred, so a batch of submissions pays for the merge once. Each push keeps its own
+/// audit entry and its ops' place under it. Answers each push's verdicts.
+pub(crate) async fn apply_batch_in_tx(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    pushes: &[(&Author, &[CheckedOp], &[Quarantined])],
+    received_at_ms: i64,
+) -> Result<Vec<Vec<Verdict>>, StorageError> {
+    let all: Vec<&CheckedOp> = pushes.iter().flat_map(|(_, ops, _)| ops.iter()).collect();
+    let registers: usize = all
         .iter()
         .map(|c| match &c.op.change {
             Change::Set(fields) => fields.len(),
@@ -274,44 +289,61 @@ pub(crate) async fn apply_in_tx(
         0
     };
 
-    let applied_before = existing_op_ids(tx, backend, ops).await?;
-    let mut known = existing_records(tx, backend, ops).await?;
-    let Plan {
-        verdicts,
-        new_records,
-        writes,
-        applied,
-        late_refusals,
-    } = plan(ops, &applied_before, &known);
+    let mut applied_before = existing_op_ids(tx, backend, &all).await?;
+    let mut known = existing_records(tx, backend, &all).await?;
+    let mut staged = Staged::default();
+    let mut plans = Vec::with_capacity(pushes.len());
+    for (_, ops, _) in pushes {
+        let plan = plan(ops, &applied_before, &known, &mut staged);
+        // A later push of the batch sees these as stored, as it would one push later.
+        applied_before.extend(plan.applied.iter().map(|c| c.op.op_id.to_string()));
+        plans.push(plan);
+    }
 
-    insert_records(tx, backend, &new_records, next_seq, &mut known).await?;
-    let written = upsert_fields(tx, backend, &writes, &known, &mut next_seq).await?;
+    insert_records(tx, backend, &staged.new_records, next_seq, &mut known).await?;
+    let written = upsert_fields(tx, backend, &staged.writes, &known, &mut next_seq).await?;
     debug_assert!(written <= registers);
-    if !applied.is_empty() {
-        let ids: Vec<String> = applied.iter().map(|c| c.op.op_id.to_string()).collect();
-        let jsons = applied.iter().map(|c| c.json.as_str());
+
+    let mut entries = Vec::new();
+    for ((author, _, refused), plan) in pushes.iter().zip(&plans) {
+        if plan.applied.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = plan
+            .applied
+            .iter()
+            .map(|c| c.op.op_id.to_string())
+            .collect();
+        let jsons = plan.applied.iter().map(|c| c.json.as_str());
         let digest = audit::ops_digest(ids.iter().map(String::as_str).zip(jsons));
         let detail = serde_json::json!({
-            "applied": applied.len(),
-            "rejected": refused.len() + late_refusals.len(),
+            "applied": plan.applied.len(),
+            "rejected": refused.len() + plan.late_refusals.len(),
             "digest": digest,
         });
-        let actor = author.actor();
-        let detail = detail.to_string();
-        let audit_seq = audit::record(tx, backend, received_at_ms, &actor, "push", detail).await?;
-        insert_op_log(
-            tx,
-            backend,
-            &author.id(),
-            received_at_ms,
-            audit_seq,
-            &applied,
-        )
-        .await?;
+        entries.push((author.actor(), detail.to_string()));
     }
-    let all_refused = refused.iter().chain(late_refusals.iter());
-    insert_quarantine(tx, backend, &author.id(), received_at_ms, all_refused).await?;
-    Ok(verdicts)
+    let audit_seqs = audit::record_many(tx, backend, received_at_ms, "push", &entries).await?;
+    let mut log = Vec::new();
+    let mut quarantined = Vec::new();
+    let mut audit_seqs = audit_seqs.into_iter();
+    for ((author, _, refused), plan) in pushes.iter().zip(&plans) {
+        let author_id = author.id();
+        if !plan.applied.is_empty() {
+            let audit_seq = audit_seqs
+                .next()
+                .ok_or_else(|| StorageError::Corrupt("an audit entry went missing".into()))?;
+            for (pos, checked) in plan.applied.iter().enumerate() {
+                log.push((author_id.clone(), audit_seq, pos as i64, *checked));
+            }
+        }
+        for entry in refused.iter().chain(plan.late_refusals.iter()) {
+            quarantined.push((author_id.clone(), entry));
+        }
+    }
+    insert_op_log(tx, backend, received_at_ms, &log).await?;
+    insert_quarantine(tx, backend, received_at_ms, &quarantined).await?;
+    Ok(plans.into_iter().map(|p| p.verdicts).collect())
 }
 
 /// Tables whose size tests and tools may ask for.
@@ -344,13 +376,20 @@ fn quarantine_entry(checked: &CheckedOp, code: &RejectCode, message: &str) -> Qu
     }
 }
 
+/// What a batch writes, gathered push by push.
+#[derive(Default)]
+struct Staged {
+    new_records: Vec<(RecordKey, String)>,
+    /// Their scopes, for the pushes that follow.
+    new_scopes: HashMap<RecordKey, String>,
+    /// The winning write per register among the applied ops.
+    writes: BTreeMap<(RecordKey, String), FieldWrite>,
+}
+
 /// What a push does, decided from the ops and what is stored before anything is written.
 struct Plan<'a> {
     /// One per op, in order.
     verdicts: Vec<Verdict>,
-    new_records: Vec<(RecordKey, String)>,
-    /// The winning write per register among the applied ops.
-    writes: BTreeMap<(RecordKey, String), FieldWrite>,
     applied: Vec<&'a CheckedOp>,
     /// Ops refused for what only the stored state could tell.
     late_refusals: Vec<Quarantined>,
@@ -360,16 +399,14 @@ fn plan<'a>(
     ops: &'a [CheckedOp],
     applied_before: &HashSet<String>,
     known: &HashMap<RecordKey, (i64, String)>,
+    staged: &mut Staged,
 ) -> Plan<'a> {
     let mut plan = Plan {
         verdicts: Vec::with_capacity(ops.len()),
-        new_records: Vec::new(),
-        writes: BTreeMap::new(),
         applied: Vec::new(),
         late_refusals: Vec::new(),
     };
     let mut seen: HashMap<OpId, (&str, usize)> = HashMap::new();
-    let mut new_scopes: HashMap<RecordKey, String> = HashMap::new();
     for checked in ops {
         let op = &checked.op;
         if let Some(&(json, first)) = seen.get(&op.op_id) {
@@ -402,7 +439,7 @@ fn plan<'a>(
         let stored_scope = known
             .get(&key)
             .map(|(_, scope)| scope)
-            .or_else(|| new_scopes.get(&key));
+            .or_else(|| staged.new_scopes.get(&key));
         match stored_scope {
             Some(scope) if scope != op.scope.as_str() => {
                 let message = format!(
@@ -420,11 +457,11 @@ fn plan<'a>(
             }
             Some(_) => {}
             None => {
-                new_scopes.insert(key.clone(), op.scope.to_string());
-                plan.new_records.push((key.clone(), op.scope.to_string()));
+                staged.new_scopes.insert(key.clone(), op.scope.to_string());
+                staged.new_records.push((key.clone(), op.scope.to_string()));
             }
         }
-        stage_writes(&mut plan.writes, key, op);
+        stage_writes(&mut staged.writes, key, op);
         plan.applied.push(checked);
         plan.verdicts.push(Verdict::Applied);
     }
@@ -484,7 +521,7 @@ async fn allocate_seqs(
 async fn existing_op_ids(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    ops: &[CheckedOp],
+    ops: &[&CheckedOp],
 ) -> Result<HashSet<String>, StorageError> {
     let ids: Vec<String> = ops.iter().map(|c| c.op.op_id.to_string()).collect();
     let mut found = HashSet::new();
@@ -502,7 +539,7 @@ async fn existing_op_ids(
 async fn existing_records(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    ops: &[CheckedOp],
+    ops: &[&CheckedOp],
 ) -> Result<HashMap<RecordKey, (i64, String)>, StorageError> {
     let ids: Vec<String> = ops
         .iter()
@@ -619,30 +656,31 @@ async fn upsert_fields(
     Ok(rows.len())
 }
 
+/// Op log rows: (author id, audit entry, place under it, op).
+type LogRow<'a> = (String, i64, i64, &'a CheckedOp);
+
 async fn insert_op_log(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    author: &str,
     received_at_ms: i64,
-    audit_seq: i64,
-    applied: &[&CheckedOp],
+    rows: &[LogRow<'_>],
 ) -> Result<(), StorageError> {
-    for (c, chunk) in applied.chunks(CHUNK_ROWS).enumerate() {
+    for chunk in rows.chunks(CHUNK_ROWS) {
         let mut q = Sql::new(backend).push(
             "INSERT INTO op_log (op_id, device_id, received_at_ms, op, audit_seq, audit_pos, \
              record_id, collection) VALUES ",
         );
-        for (i, checked) in chunk.iter().enumerate() {
+        for (i, (author, audit_seq, pos, checked)) in chunk.iter().enumerate() {
             if i > 0 {
                 q.push_mut(", ");
             }
             q.bind_list([
                 sea_orm::Value::from(checked.op.op_id.to_string()),
-                author.into(),
+                author.as_str().into(),
                 received_at_ms.into(),
                 checked.json.as_str().into(),
-                audit_seq.into(),
-                ((c * CHUNK_ROWS + i) as i64).into(),
+                (*audit_seq).into(),
+                (*pos).into(),
                 checked.op.record_id.to_string().into(),
                 checked.op.collection.as_str().into(),
             ]);
@@ -652,25 +690,23 @@ async fn insert_op_log(
     Ok(())
 }
 
-async fn insert_quarantine<'a>(
+async fn insert_quarantine(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    author: &str,
     received_at_ms: i64,
-    entries: impl Iterator<Item = &'a Quarantined>,
+    entries: &[(String, &Quarantined)],
 ) -> Result<(), StorageError> {
-    let entries: Vec<_> = entries.collect();
     for chunk in entries.chunks(CHUNK_ROWS) {
         let mut q = Sql::new(backend).push(
             "INSERT INTO quarantine (op_id, device_id, received_at_ms, code, message, body) VALUES ",
         );
-        for (i, entry) in chunk.iter().enumerate() {
+        for (i, (author, entry)) in chunk.iter().enumerate() {
             if i > 0 {
                 q.push_mut(", ");
             }
             q.bind_list([
                 sea_orm::Value::from(entry.op_id.map(|id| id.to_string())),
-                author.into(),
+                author.as_str().into(),
                 received_at_ms.into(),
                 entry.code.as_str().into(),
                 entry.message.as_str().into(),
