@@ -134,12 +134,14 @@ pub struct Processed {
     pub height: u32,
     /// What the upload's EXIF said (read before it was thrown away).
     pub exif: ExifFacts,
-    /// The full-size image, upright, re-encoded from its pixels with no metadata at all:
-    /// JPEG (quality [`STRIPPED_JPEG_QUALITY`]) for a JPEG upload, PNG for a PNG upload.
+    /// The full-size image, upright, with no metadata: an upright JPEG upload without its
+    /// metadata segments (its scans untouched); one that had to be turned re-encoded from its
+    /// pixels (quality [`STRIPPED_JPEG_QUALITY`]); a PNG upload re-encoded as PNG.
     pub stripped: Vec<u8>,
     /// `(size, jpeg)` for each of [`THUMBNAIL_SIZES`], smallest first: upright JPEGs (quality
     /// [`THUMBNAIL_JPEG_QUALITY`], no metadata) whose longest side is `size`, or the image's own
-    /// size when it is smaller (never upscaled). Transparency is flattened onto white.
+    /// size when it is smaller (never upscaled; an upright JPEG's is then `stripped` itself).
+    /// Transparency is flattened onto white.
     pub thumbnails: Vec<(u32, Vec<u8>)>,
 }
 

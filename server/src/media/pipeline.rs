@@ -27,8 +27,9 @@ use super::{
 ///    decoder would otherwise fill the missing part with grey);
 /// 4. reads the EXIF facts, then decodes with `image`, whose own limits (width, height,
 ///    allocation) are set as a second line of defence;
-/// 5. applies the EXIF orientation to the pixels, re-encodes the full image without any
-///    metadata, and makes the thumbnails.
+/// 5. applies the EXIF orientation to the pixels, makes the full image without any metadata
+///    (an upright JPEG by dropping its metadata segments, any other by re-encoding it), and
+///    makes the thumbnails.
 pub fn process(bytes: &[u8], limits: &Limits) -> Result<Processed, MediaError> {
     if bytes.is_empty() {
         return Err(MediaError::Empty);
@@ -40,10 +41,11 @@ pub fn process(bytes: &[u8], limits: &Limits) -> Result<Processed, MediaError> {
         });
     }
     let format = sniff(bytes)?;
+    let mut jpeg = None;
     let (width, height) = match format {
         ImageFormat::Png => png_dimensions(bytes)?,
         ImageFormat::Jpeg => {
-            let layout = jpeg_layout(bytes)?;
+            let layout = jpeg.insert(jpeg_layout(bytes)?);
             check_dimensions(layout.width, layout.height, limits)?;
             if !layout.complete {
                 return Err(MediaError::Corrupt(
@@ -59,13 +61,23 @@ pub fn process(bytes: &[u8], limits: &Limits) -> Result<Processed, MediaError> {
     let exif_orientation = exif
         .orientation
         .and_then(|o| Orientation::from_exif(o as u8));
-    let image = catch_unwind(AssertUnwindSafe(|| {
+    let (image, orientation) = catch_unwind(AssertUnwindSafe(|| {
         decode(bytes, format, limits, (width, height), exif_orientation)
     }))
     .map_err(|_| MediaError::Corrupt("the image decoder failed on this file".into()))??;
 
-    let thumbnails = thumbnails(&image)?;
-    let stripped = encode_stripped(&image, format, bytes.len())?;
+    // An upright JPEG loses its metadata segments and nothing else: its scans are kept byte
+    // for byte, so the copy is exactly the photo taken, and no time goes into encoding it again.
+    // One that must be turned is re-encoded from its upright pixels.
+    let lossless = match &jpeg {
+        Some(layout) if orientation == Orientation::NoTransforms => Some(strip_jpeg(bytes, layout)),
+        _ => None,
+    };
+    let thumbnails = thumbnails(&image, lossless.as_deref())?;
+    let stripped = match lossless {
+        Some(copy) => copy,
+        None => encode_stripped(&image, format, bytes.len())?,
+    };
     Ok(Processed {
         format,
         width: image.width(),
@@ -168,21 +180,41 @@ struct JpegLayout {
     height: u32,
     /// The end-of-image marker was reached, every segment and scan before it being whole.
     complete: bool,
+    /// The segments that carry metadata (see [`is_metadata`]), as byte ranges.
+    metadata: Vec<std::ops::Range<usize>>,
+    /// Where the end-of-image marker ends: what follows is a trailer.
+    end: usize,
+}
+
+/// Segments a stripped JPEG leaves out: every application segment (EXIF, XMP, JFIF and its
+/// thumbnail, maker notes) and comment, except the two that say how to read the colours: an
+/// ICC profile (APP2) and Adobe's colour transform (APP14), neither of which says who, where or
+/// when.
+fn is_metadata(marker: u8, body: &[u8]) -> bool {
+    match marker {
+        0xE2 => !body.starts_with(b"ICC_PROFILE\0"),
+        0xEE => !body.starts_with(b"Adobe"),
+        0xE0..=0xEF | 0xFE => true,
+        _ => false,
+    }
 }
 
 /// Walks the JPEG marker structure: segments by their lengths, entropy-coded scans byte by byte
 /// up to the next marker, until the end-of-image marker (bytes after it, such as the trailers
-/// some phones append, are ignored). Reads the size from the first frame header. No allocation.
+/// some phones append, are ignored). Reads the size from the first frame header and notes where
+/// the metadata segments lie.
 fn jpeg_layout(b: &[u8]) -> Result<JpegLayout, MediaError> {
     let mut size = None;
     let mut i = 2; // after SOI
     let mut complete = false;
+    let mut metadata = Vec::new();
     'markers: while i < b.len() {
         // Skip anything up to a marker prefix, then fill bytes.
         match b[i..].iter().position(|&x| x == 0xFF) {
             Some(p) => i += p,
             None => break,
         }
+        let start = i;
         while i < b.len() && b[i] == 0xFF {
             i += 1;
         }
@@ -210,6 +242,9 @@ fn jpeg_layout(b: &[u8]) -> Result<JpegLayout, MediaError> {
         }
         if i + len > b.len() {
             break;
+        }
+        if is_metadata(marker, &b[i + 2..i + len]) {
+            metadata.push(start..i + len);
         }
         let is_frame_header =
             matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
@@ -255,6 +290,8 @@ fn jpeg_layout(b: &[u8]) -> Result<JpegLayout, MediaError> {
         width,
         height,
         complete,
+        metadata,
+        end: i.min(b.len()),
     })
 }
 
@@ -284,7 +321,7 @@ fn decode(
     limits: &Limits,
     header_dimensions: (u32, u32),
     exif_orientation: Option<Orientation>,
-) -> Result<DynamicImage, MediaError> {
+) -> Result<(DynamicImage, Orientation), MediaError> {
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_width);
     image_limits.max_image_height = Some(limits.max_height);
@@ -315,7 +352,7 @@ fn decode(
     };
     let image =
         DynamicImage::from_decoder(decoder).map_err(|e| image_error(e, limits, dimensions))?;
-    Ok(orient(image, orientation))
+    Ok((orient(image, orientation), orientation))
 }
 
 /// `image` with the orientation applied. The quarter turns of 8-bit RGB and grey images, which
@@ -386,6 +423,18 @@ fn rotate<const N: usize>(src: &[u8], width: u32, height: u32, clockwise: bool) 
         }
     }
     dst
+}
+
+/// The JPEG without its metadata segments and anything after its end-of-image marker.
+fn strip_jpeg(bytes: &[u8], layout: &JpegLayout) -> Vec<u8> {
+    let mut out = Vec::with_capacity(layout.end);
+    let mut at = 0;
+    for range in &layout.metadata {
+        out.extend_from_slice(&bytes[at..range.start]);
+        at = range.end;
+    }
+    out.extend_from_slice(&bytes[at..layout.end]);
+    out
 }
 
 /// The full-size image without metadata, in the upload's format.
@@ -490,8 +539,13 @@ fn fit(width: u32, height: u32, longest: u32) -> (u32, u32) {
 }
 
 /// One JPEG per [`THUMBNAIL_SIZES`], smallest first. Each is resized from the next larger one
-/// (the largest from the full image), with a Catmull-Rom convolution.
-fn thumbnails(image: &DynamicImage) -> Result<Vec<(u32, Vec<u8>)>, MediaError> {
+/// (the largest from the full image), with a Catmull-Rom convolution. A size the image does
+/// not exceed is `full_size`, the stripped upright JPEG, when there is one: the same picture
+/// encoded again would only be worse.
+fn thumbnails(
+    image: &DynamicImage,
+    full_size: Option<&[u8]>,
+) -> Result<Vec<(u32, Vec<u8>)>, MediaError> {
     let (pixels, color) = jpeg_pixels(image);
     let pixel_type = match color {
         jpeg_encoder::ColorType::Luma => fir::PixelType::U8,
@@ -516,7 +570,10 @@ fn thumbnails(image: &DynamicImage) -> Result<Vec<(u32, Vec<u8>)>, MediaError> {
                 .map_err(|e| internal(&e))?;
             source = (Cow::Owned(dst.into_vec()), width, height);
         }
-        let jpeg = encode_jpeg(&source.0, (width, height), color, THUMBNAIL_JPEG_QUALITY, 0)?;
+        let jpeg = match full_size {
+            Some(full) if (width, height) == (image.width(), image.height()) => full.to_vec(),
+            _ => encode_jpeg(&source.0, (width, height), color, THUMBNAIL_JPEG_QUALITY, 0)?,
+        };
         thumbnails.push((size, jpeg));
     }
     thumbnails.reverse();
@@ -580,22 +637,37 @@ mod tests {
 
     #[test]
     fn the_jpeg_walk_needs_an_end_of_image_marker() {
-        // SOI, SOF0 for 3×2, SOS, entropy data with a stuffed byte and a restart, EOI, trailer.
+        // SOI, an EXIF and an ICC segment, a comment, SOF0 for 3×2, SOS, entropy data with a
+        // stuffed byte and a restart, EOI, trailer.
         let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.extend([0xFF, 0xE1, 0, 8, b'E', b'x', b'i', b'f', 0, 0]);
+        jpeg.extend([0xFF, 0xE2, 0, 14]);
+        jpeg.extend(b"ICC_PROFILE\0");
+        jpeg.extend([0xFF, 0xFF, 0xFE, 0, 4, b'h', b'i']);
         jpeg.extend([0xFF, 0xC0, 0, 11, 8, 0, 2, 0, 3, 1, 1, 0x11, 0]);
         jpeg.extend([0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0]);
         jpeg.extend([0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]);
         let truncated = jpeg.clone();
         jpeg.extend([0xFF, 0xFF, 0xD9, b'S', b'E', b'F', b'T']);
+        let end = jpeg.len() - 4;
         let layout = |b: &[u8]| jpeg_layout(b).unwrap();
+        let found = layout(&jpeg);
         assert_eq!(
-            layout(&jpeg),
+            found,
             JpegLayout {
                 width: 3,
                 height: 2,
-                complete: true
+                complete: true,
+                // The EXIF segment and the comment with its fill byte; the ICC profile stays.
+                metadata: vec![2..12, 28..35],
+                end,
             }
         );
+        let stripped = strip_jpeg(&jpeg, &found);
+        let mut expected = vec![0xFF, 0xD8];
+        expected.extend_from_slice(&jpeg[12..28]);
+        expected.extend_from_slice(&jpeg[35..end]);
+        assert_eq!(stripped, expected);
         assert!(!layout(&truncated).complete);
         assert!(!layout(&jpeg[..jpeg.len() - 5]).complete); // cut between 0xFF and 0xD9
         assert!(matches!(

@@ -290,6 +290,35 @@ fn process_strips_metadata_and_turns_the_photo_upright() {
 }
 
 #[test]
+fn an_upright_jpeg_keeps_its_scans_and_loses_its_metadata() {
+    let plain = jpeg(400, 300);
+    let mut input = with_exif(&plain, &exif_tiff(1));
+    input.extend_from_slice(b"SEFHtrailer with a position 41.4287");
+    let out = process(&input, &Limits::default()).unwrap();
+    assert_eq!(out.exif, read_exif(&input));
+    assert_eq!(out.exif.lat.map(|l| (l * 1e4).round()), Some(414287.0));
+
+    // The metadata goes, the picture stays exactly as it was taken.
+    for (i, output) in [&out.stripped, &out.thumbnails[1].1]
+        .into_iter()
+        .enumerate()
+    {
+        assert!(read_exif(output).is_empty(), "output {i}");
+        assert!(!contains(output, b"Exif\0\0"), "output {i}");
+        assert!(!contains(output, b"41.4287"), "output {i}");
+        assert!(!contains(output, &[0xFF, 0xE1]), "output {i}");
+    }
+    let sof = plain.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    assert!(out.stripped.ends_with(&plain[sof..]), "scans re-encoded");
+    let taken = image::load_from_memory(&plain).unwrap().to_rgb8();
+    let kept = image::load_from_memory(&out.stripped).unwrap().to_rgb8();
+    assert_eq!(taken, kept);
+    // Never upscaled: the large thumbnail is the stripped photo, the small one is made.
+    assert_eq!(out.thumbnails[1].1, out.stripped);
+    assert_eq!(dimensions(&out.thumbnails[0].1), (320, 240));
+}
+
+#[test]
 fn thumbnails_have_the_requested_longest_side() {
     let photo = big_photo();
     let started = Instant::now();
