@@ -8,12 +8,15 @@ use reqwest::Method;
 use serde_json::json;
 use sync_protocol::RecordId;
 
-use crate::harness::Backend;
+use crate::harness::{Backend, OpMaker, TestServer};
 use crate::indicators::{Setup, setup, snapshot, survey_response};
 use crate::on_both;
-use crate::world::{A, call};
+use crate::world::{self, A, B, call};
 
-on_both!(incremental_values_equal_a_rebuild);
+on_both!(
+    incremental_values_equal_a_rebuild,
+    one_run_over_several_municipalities_equals_a_rebuild
+);
 
 struct Rng(u64);
 
@@ -188,4 +191,83 @@ async fn incremental_values_equal_a_rebuild(backend: Backend) {
         }
         t.server.stop().await;
     }
+}
+
+/// The projector takes many municipalities in one transaction (the OpenRosa writer's projector
+/// does, under load): each keeps its own rules, and the values are what a rebuild gives.
+async fn one_run_over_several_municipalities_equals_a_rebuild(backend: Backend) {
+    let settings = jmet::Settings {
+        project_indicators: false,
+        ..jmet::Settings::default()
+    };
+    let server = TestServer::start_with(backend, settings).await;
+    let w = world::build(&server).await;
+    let rule = |f: &str| {
+        json!({"type": "aggregate", "form": "water_visit", "field": "supply_hours", "fn": f})
+            .to_string()
+            .replace('"', "\"\"")
+    };
+    let mut text = String::from(
+        "code,municipality,name_ky,name_ru,name_en,level,kind,unit,baseline,targets,measured_by,delegated,rule\n",
+    );
+    for (code, m, f) in [("A-HOURS", A, "mean"), ("B-HOURS", B, "sum")] {
+        text.push_str(&format!(
+            "{code},{m},h,h,h,output,quantitative,h,8,2026:12,jmet,no,\"{}\"\n",
+            rule(f)
+        ));
+    }
+    let parsed = jmet::indicator::parse_csv(&text).unwrap();
+    server
+        .storage
+        .import_indicators(&parsed, &text, "test", 1)
+        .await
+        .unwrap();
+    let phone_b = server.device(&[B]).await;
+    for (phone, m, facility) in [(&w.phone_a, A, "A-WATER"), (&phone_b, B, "B-WATER")] {
+        let mut ops = OpMaker::for_device(phone);
+        let batch = [4, 6, 11]
+            .into_iter()
+            .map(|hours: i64| {
+                ops.set(
+                    "visits",
+                    RecordId::generate(),
+                    m,
+                    json!({"form": "water_visit", "form_version": 1, "facility": facility,
+                           "captured_at": "2026-03-10T10:00:00+06:00",
+                           "gps": {"lat": 41.15, "lon": 74.65, "acc": 5},
+                           "supply_hours": hours, "water_clear": true,
+                           "households_served_share": 70}),
+                )
+            })
+            .collect();
+        let answer = phone.push(&sync_protocol::PushRequest { ops: batch }).await;
+        assert!(
+            answer
+                .results
+                .iter()
+                .all(|r| r.status == sync_protocol::OpStatus::Applied)
+        );
+    }
+    let before = snapshot(&server).await;
+    assert!(
+        !before.keys().any(|(_, _, period)| period == "2026-03"),
+        "projection is off"
+    );
+    let run = jmet::series::project::catch_up(&server.storage, &[A.to_owned(), B.to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(run.submissions, 6);
+    let values = snapshot(&server).await;
+    let value = |code: &str| {
+        let key = (code.to_owned(), String::new(), "2026-03".to_owned());
+        let v: serde_json::Value = serde_json::from_str(&values[&key]).unwrap();
+        v[1]["value"].as_f64().unwrap()
+    };
+    assert_eq!(value("A-HOURS"), 7.0);
+    assert_eq!(value("B-HOURS"), 21.0);
+    jmet::series::project::rebuild_all(&server.storage)
+        .await
+        .unwrap();
+    assert_eq!(values, snapshot(&server).await);
+    server.stop().await;
 }

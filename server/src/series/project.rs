@@ -5,13 +5,18 @@ use crate::storage::{ProjectionRun, Storage, StorageError};
 /// Catches the projection of these scopes up with the change feed.
 pub async fn catch_up(storage: &Storage, scopes: &[String]) -> Result<ProjectionRun, StorageError> {
     let mut total = ProjectionRun::default();
-    for scope in scopes {
-        let run = storage.project_scope(scope).await?;
+    // Several scopes a transaction, and not all of them: on SQLite a run holds the one writer,
+    // and submissions waiting behind it should wait for a short run only.
+    for chunk in scopes.chunks(SCOPES_PER_RUN) {
+        let run = storage.project_scopes(chunk).await?;
         total.submissions += run.submissions;
         total.values += run.values;
     }
     Ok(total)
 }
+
+/// Scopes projected in one transaction.
+const SCOPES_PER_RUN: usize = 50;
 
 /// Catches every scope up: what a server does when it starts, in case the last one stopped
 /// between a commit and its projection.

@@ -104,32 +104,43 @@ pub(super) async fn merged(
     Ok(out)
 }
 
-/// The indicators of a municipality with their rules; a rule the parser no longer accepts is
-/// skipped (it was checked on import) rather than stopping every other indicator.
+/// The indicators of these municipalities with their rules, by municipality; a rule the parser
+/// no longer accepts is skipped (it was checked on import) rather than stopping every other
+/// indicator. Every municipality asked for has an entry.
 async fn rules_of(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    municipality: &str,
-) -> Result<BTreeMap<String, Rule>, StorageError> {
-    let q = Sql::new(backend)
-        .push("SELECT code, rule FROM indicators WHERE municipality_code = ")
-        .bind(municipality);
-    let mut out = BTreeMap::new();
-    for row in sql::query_all(tx, q).await? {
-        let code: String = row.try_get_by_index(0)?;
-        let text: String = row.try_get_by_index(1)?;
-        let parsed = serde_json::from_str(&text)
-            .map_err(|e| e.to_string())
-            .and_then(|v| Rule::parse(&v));
-        match parsed {
-            Ok(rule) => {
-                out.insert(code, rule);
+    municipalities: &[&str],
+) -> Result<ScopeRules, StorageError> {
+    let mut out: ScopeRules = municipalities
+        .iter()
+        .map(|m| ((*m).to_owned(), BTreeMap::new()))
+        .collect();
+    for chunk in municipalities.chunks(CHUNK) {
+        let mut q = Sql::new(backend).push(
+            "SELECT municipality_code, code, rule FROM indicators WHERE municipality_code IN ",
+        );
+        q.bind_list(chunk.iter().copied());
+        for row in sql::query_all(tx, q).await? {
+            let municipality: String = row.try_get_by_index(0)?;
+            let code: String = row.try_get_by_index(1)?;
+            let text: String = row.try_get_by_index(2)?;
+            let parsed = serde_json::from_str(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|v| Rule::parse(&v));
+            match parsed {
+                Ok(rule) => {
+                    out.entry(municipality).or_default().insert(code, rule);
+                }
+                Err(e) => tracing::warn!(indicator = %code, error = %e, "indicator rule skipped"),
             }
-            Err(e) => tracing::warn!(indicator = %code, error = %e, "indicator rule skipped"),
         }
     }
     Ok(out)
 }
+
+/// Each municipality's indicators and their rules.
+type ScopeRules = BTreeMap<String, BTreeMap<String, Rule>>;
 
 /// Resolves a ratio's operand: a full code, or a suffix within the municipality.
 pub fn resolve_operand(
@@ -166,21 +177,28 @@ pub(crate) async fn lock_scope(
     Ok(())
 }
 
-async fn set_checkpoint(
+async fn set_checkpoints(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    scope: &str,
-    seq: i64,
+    seqs: &BTreeMap<&str, i64>,
 ) -> Result<(), StorageError> {
-    let q = Sql::new(backend)
-        .push("INSERT INTO projection_checkpoints (projection, scope, seq) VALUES (")
-        .bind(PROJECTION)
-        .push(", ")
-        .bind(scope)
-        .push(", ")
-        .bind(seq)
-        .push(") ON CONFLICT (projection, scope) DO UPDATE SET seq = excluded.seq");
-    sql::execute(tx, q).await?;
+    let seqs: Vec<(&&str, &i64)> = seqs.iter().collect();
+    for chunk in seqs.chunks(CHUNK) {
+        let mut q = Sql::new(backend)
+            .push("INSERT INTO projection_checkpoints (projection, scope, seq) VALUES ");
+        for (i, (scope, seq)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(PROJECTION),
+                (**scope).into(),
+                (**seq).into(),
+            ]);
+        }
+        q.push_mut(" ON CONFLICT (projection, scope) DO UPDATE SET seq = excluded.seq");
+        sql::execute(tx, q).await?;
+    }
     Ok(())
 }
 
@@ -194,27 +212,61 @@ pub struct ProjectionRun {
 impl Storage {
     /// Brings the projection of one scope up to date with the change feed.
     pub async fn project_scope(&self, scope: &str) -> Result<ProjectionRun, StorageError> {
+        self.project_scopes(&[scope.to_owned()]).await
+    }
+
+    /// Brings the projection of these scopes up to date with the change feed, in one
+    /// transaction. Each statement reads or writes for all the scopes at once, so a run over a
+    /// hundred municipalities costs little more than over one: under a stream of submissions
+    /// spread over the country, a run's cost follows what changed, not where.
+    pub async fn project_scopes(&self, scopes: &[String]) -> Result<ProjectionRun, StorageError> {
+        let scopes: BTreeSet<&str> = scopes.iter().map(String::as_str).collect();
+        if scopes.is_empty() {
+            return Ok(ProjectionRun::default());
+        }
         let backend = self.backend();
         let write = self.write().await?;
         let tx = &write.tx;
-        lock_scope(tx, backend, scope).await?;
-        let q = Sql::new(backend)
-            .push("SELECT seq FROM projection_checkpoints WHERE projection = ")
-            .bind(PROJECTION)
-            .push(" AND scope = ")
-            .bind(scope);
-        let checkpoint = sql::query_scalar_i64(tx, q).await?.unwrap_or(0);
-        // By key, one table at a time (see `merged`).
-        let q = Sql::new(backend)
-            .push("SELECT rkey, seq FROM fields WHERE scope = ")
-            .bind(scope)
-            .push(" AND seq > ")
-            .bind(checkpoint);
-        let mut last = checkpoint;
+        // In one order, so that two replicas locking overlapping sets cannot deadlock.
+        for scope in &scopes {
+            lock_scope(tx, backend, scope).await?;
+        }
+        let list: Vec<&str> = scopes.iter().copied().collect();
+        let mut checkpoints: HashMap<String, i64> = HashMap::new();
+        for chunk in list.chunks(CHUNK) {
+            let mut q = Sql::new(backend)
+                .push("SELECT scope, seq FROM projection_checkpoints WHERE projection = ")
+                .bind(PROJECTION)
+                .push(" AND scope IN ");
+            q.bind_list(chunk.iter().copied());
+            for row in sql::query_all(tx, q).await? {
+                checkpoints.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+            }
+        }
+        // Per scope from its own checkpoint, by the (scope, seq) index; one statement for many.
+        let mut last: BTreeMap<&str, i64> = BTreeMap::new();
         let mut rkeys: BTreeSet<i64> = BTreeSet::new();
-        for row in sql::query_all(tx, q).await? {
-            last = last.max(row.try_get_by_index(1)?);
-            rkeys.insert(row.try_get_by_index(0)?);
+        for chunk in list.chunks(100) {
+            let mut q = Sql::new(backend);
+            for (i, scope) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push_mut(" UNION ALL ");
+                }
+                let from = checkpoints.get(*scope).copied().unwrap_or(0);
+                last.insert(scope, from);
+                q.push_mut("SELECT rkey, seq, scope FROM fields WHERE scope = ")
+                    .bind_mut(*scope)
+                    .push_mut(" AND seq > ")
+                    .bind_mut(from);
+            }
+            for row in sql::query_all(tx, q).await? {
+                let scope: String = row.try_get_by_index(2)?;
+                let seq: i64 = row.try_get_by_index(1)?;
+                if let Some(l) = last.get_mut(scope.as_str()) {
+                    *l = (*l).max(seq);
+                }
+                rkeys.insert(row.try_get_by_index(0)?);
+            }
         }
         let mut changed: BTreeSet<(String, String)> = BTreeSet::new();
         let rkeys: Vec<i64> = rkeys.into_iter().collect();
@@ -239,11 +291,19 @@ impl Storage {
             .filter(|(c, _)| SUBMISSIONS.contains(&c.as_str()))
             .collect();
         submissions.extend(link_reviews(tx, backend, &reviews).await?);
-        let rules = rules_of(tx, backend, scope).await?;
+        let rules = rules_of(tx, backend, &list).await?;
         let mut groups = BTreeSet::new();
-        refresh(tx, backend, scope, &rules, &submissions, &mut groups).await?;
-        let values = recompute(tx, backend, &rules, &groups).await?;
-        set_checkpoint(tx, backend, scope, last).await?;
+        for chunk in submissions
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .chunks(CHUNK)
+        {
+            let chunk: BTreeSet<_> = chunk.iter().cloned().collect();
+            refresh(tx, backend, &rules, &chunk, &mut groups).await?;
+        }
+        let values = recompute_scopes(tx, backend, &rules, &groups).await?;
+        set_checkpoints(tx, backend, &last).await?;
         write.tx.commit().await?;
         Ok(ProjectionRun {
             submissions: submissions.len(),
@@ -307,20 +367,20 @@ impl Storage {
             sql::execute(tx, q).await?;
         }
         link_reviews(tx, backend, &reviews).await?;
-        let rules = rules_of(tx, backend, scope).await?;
+        let rules = rules_of(tx, backend, &[scope]).await?;
         let mut groups = BTreeSet::new();
         let all: Vec<_> = submissions.iter().cloned().collect();
         for chunk in all.chunks(CHUNK) {
             let chunk: BTreeSet<_> = chunk.iter().cloned().collect();
-            refresh(tx, backend, scope, &rules, &chunk, &mut groups).await?;
+            refresh(tx, backend, &rules, &chunk, &mut groups).await?;
         }
         for (code, period, value) in entries_of(tx, backend, scope).await? {
             let fact = facts::of_entry(&code, scope, period, value);
             insert_facts(tx, backend, std::slice::from_ref(&fact)).await?;
             facts::groups(&fact, &mut groups);
         }
-        let values = recompute(tx, backend, &rules, &groups).await?;
-        set_checkpoint(tx, backend, scope, head).await?;
+        let values = recompute_scopes(tx, backend, &rules, &groups).await?;
+        set_checkpoints(tx, backend, &BTreeMap::from([(scope, head)])).await?;
         write.tx.commit().await?;
         Ok(ProjectionRun {
             submissions: submissions.len(),
@@ -443,8 +503,8 @@ impl Storage {
                 serde_json::json!({"indicator": indicator, "period": period.to_string(), "deleted": true})
             }
         };
-        let rules = rules_of(tx, backend, &municipality).await?;
-        recompute(tx, backend, &rules, &groups).await?;
+        let rules = rules_of(tx, backend, &[municipality.as_str()]).await?;
+        recompute_scopes(tx, backend, &rules, &groups).await?;
         audit::record(
             tx,
             backend,
@@ -837,15 +897,20 @@ async fn statuses(
 async fn refresh(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    scope: &str,
-    rules: &BTreeMap<String, Rule>,
+    rules: &ScopeRules,
     submissions: &BTreeSet<(String, String)>,
     groups: &mut BTreeSet<GroupKey>,
 ) -> Result<(), StorageError> {
-    let aggregates: Vec<(String, Rule)> = rules
+    let aggregates: HashMap<&str, Vec<(String, Rule)>> = rules
         .iter()
-        .filter(|(_, r)| matches!(r, Rule::Aggregate { .. }))
-        .map(|(c, r)| (c.clone(), r.clone()))
+        .map(|(scope, rules)| {
+            let of_scope = rules
+                .iter()
+                .filter(|(_, r)| matches!(r, Rule::Aggregate { .. }))
+                .map(|(c, r)| (c.clone(), r.clone()))
+                .collect();
+            (scope.as_str(), of_scope)
+        })
         .collect();
     for collection in SUBMISSIONS {
         let ids: Vec<String> = submissions
@@ -876,10 +941,15 @@ async fn refresh(
         let mut new_facts = Vec::new();
         let mut rows = Vec::new();
         for id in &ids {
-            // A record pushed into another scope is that scope's to project.
-            let Some(record) = records.get(id).filter(|r| r.scope == scope && !r.deleted) else {
+            // A record of a scope outside this run is that scope's to project.
+            let Some((record, aggregates)) = records
+                .get(id)
+                .filter(|r| !r.deleted)
+                .and_then(|r| Some((r, aggregates.get(r.scope.as_str())?)))
+            else {
                 continue;
             };
+            let scope = record.scope.as_str();
             let status = status[id];
             rows.push([
                 sea_orm::Value::from(collection),
@@ -908,7 +978,7 @@ async fn refresh(
                 scope,
                 &record.fields,
                 status,
-                &aggregates,
+                aggregates,
             ));
         }
         for chunk in rows.chunks(100) {
@@ -1146,6 +1216,30 @@ async fn write_values(
         sql::execute(tx, q).await?;
     }
     Ok(())
+}
+
+/// Recomputes these values, each municipality's with its own rules (a ratio's operands are
+/// resolved within its municipality); answers how many values it looked at.
+async fn recompute_scopes(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    rules: &ScopeRules,
+    groups: &BTreeSet<GroupKey>,
+) -> Result<usize, StorageError> {
+    let mut by_scope: BTreeMap<&str, BTreeSet<GroupKey>> = BTreeMap::new();
+    for g in groups {
+        by_scope
+            .entry(g.municipality.as_str())
+            .or_default()
+            .insert(g.clone());
+    }
+    let none = BTreeMap::new();
+    let mut count = 0;
+    for (scope, groups) in by_scope {
+        let rules = rules.get(scope).unwrap_or(&none);
+        count += recompute(tx, backend, rules, &groups).await?;
+    }
+    Ok(count)
 }
 
 /// Recomputes these values from their facts, then the ratios that depend on them; answers how
