@@ -24,6 +24,10 @@ use crate::sync::PushContext;
 
 /// At most this many submissions in one transaction, so that one batch stays short.
 const MAX_BATCH: usize = 64;
+/// The projector starts a run at most this often. A run's cost is mostly per statement, not per
+/// submission, so under a stream of submissions waiting a little lets each run take many more
+/// of them; an idle server still projects the first submission at once.
+const PROJECTOR_GAP: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub struct Job {
     pub device: AuthedDevice,
@@ -44,6 +48,7 @@ fn spawn_projector(app: Weak<AppInner>) -> mpsc::UnboundedSender<Vec<Touched>> {
     let (touched, mut queue) = mpsc::unbounded_channel::<Vec<Touched>>();
     tokio::spawn(async move {
         while let Some(first) = queue.recv().await {
+            let started = tokio::time::Instant::now();
             let mut records = std::collections::BTreeSet::from_iter(first);
             while let Ok(more) = queue.try_recv() {
                 records.extend(more);
@@ -56,15 +61,25 @@ fn spawn_projector(app: Weak<AppInner>) -> mpsc::UnboundedSender<Vec<Touched>> {
             if let Err(e) = crate::evidence::flags::after_push(&app.storage, &records, now).await {
                 tracing::warn!(error = %e, "evidence flags of OpenRosa submissions failed; run `jmet flags rebuild`");
             }
-            if !app.settings.project_indicators {
-                continue;
+            let flags_took = started.elapsed();
+            if app.settings.project_indicators {
+                let scopes: std::collections::BTreeSet<String> =
+                    records.iter().map(|(_, _, scope)| scope.clone()).collect();
+                let scopes: Vec<String> = scopes.into_iter().collect();
+                if let Err(e) = crate::series::project::catch_up(&app.storage, &scopes).await {
+                    tracing::warn!(error = %e, "indicator projection of OpenRosa submissions failed; it catches up with the next one or at start");
+                }
             }
-            let scopes: std::collections::BTreeSet<String> =
-                records.iter().map(|(_, _, scope)| scope.clone()).collect();
-            let scopes: Vec<String> = scopes.into_iter().collect();
-            if let Err(e) = crate::series::project::catch_up(&app.storage, &scopes).await {
-                tracing::warn!(error = %e, "indicator projection of OpenRosa submissions failed; it catches up with the next one or at start");
+            if std::env::var("JMET_TRACE_PROJECTOR").is_ok() {
+                eprintln!(
+                    "projector run: {} records, {:?} flags {:?}",
+                    records.len(),
+                    started.elapsed(),
+                    flags_took
+                );
             }
+            drop(app);
+            tokio::time::sleep_until(started + PROJECTOR_GAP).await;
         }
     });
     touched

@@ -16,7 +16,7 @@ pub async fn catch_up(storage: &Storage, scopes: &[String]) -> Result<Projection
 }
 
 /// Scopes projected in one transaction.
-const SCOPES_PER_RUN: usize = 50;
+const SCOPES_PER_RUN: usize = 10;
 
 /// Catches every scope up: what a server does when it starts, in case the last one stopped
 /// between a commit and its projection.

@@ -337,11 +337,47 @@ impl Storage {
             .collect())
     }
 
-    pub async fn first_received(&self, record_id: &str) -> Result<Option<i64>, StorageError> {
-        let q = Sql::new(self.backend())
-            .push("SELECT first_received_ms FROM submissions WHERE record_id = ")
-            .bind(record_id);
-        sql::query_scalar_i64(&self.db, q).await
+    /// The photos of each of these visits, as `photos_of_visit` answers for one.
+    pub async fn photos_of_visits(
+        &self,
+        visit_ids: &[String],
+    ) -> Result<HashMap<String, Vec<(String, MergedRecord)>>, StorageError> {
+        let mut links: Vec<(String, String)> = Vec::new();
+        for chunk in visit_ids.chunks(900) {
+            let mut q = Sql::new(self.backend())
+                .push("SELECT visit_id, photo_id FROM visit_photos WHERE visit_id IN ");
+            q.bind_list(chunk.iter().map(String::as_str));
+            q.push_mut(" ORDER BY visit_id, photo_id");
+            for r in sql::query_all(&self.db, q).await? {
+                links.push((r.try_get_by_index(0)?, r.try_get_by_index(1)?));
+            }
+        }
+        let ids: Vec<String> = links.iter().map(|(_, p)| p.clone()).collect();
+        let mut merged = self.merged_records("photos", &ids).await?;
+        let mut out: HashMap<String, Vec<(String, MergedRecord)>> = HashMap::new();
+        for (visit, photo) in links {
+            if let Some(r) = merged.remove(&photo).filter(|r| !r.deleted) {
+                out.entry(visit).or_default().push((photo, r));
+            }
+        }
+        Ok(out)
+    }
+
+    /// When each of these submissions first arrived, for those that have.
+    pub async fn first_received_many(
+        &self,
+        record_ids: &[String],
+    ) -> Result<HashMap<String, i64>, StorageError> {
+        let mut out = HashMap::new();
+        for chunk in record_ids.chunks(900) {
+            let mut q = Sql::new(self.backend())
+                .push("SELECT record_id, first_received_ms FROM submissions WHERE record_id IN ");
+            q.bind_list(chunk.iter().map(String::as_str));
+            for r in sql::query_all(&self.db, q).await? {
+                out.insert(r.try_get_by_index(0)?, r.try_get_by_index(1)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The facility visited (position and kind) and the municipality's boundary (GeoJSON).
@@ -483,22 +519,37 @@ impl Storage {
         for scope in scopes {
             super::series::lock_scope(&write.tx, backend, scope).await?;
         }
-        for (record_id, scope, flags) in records {
-            let record_id = record_id.as_str();
-            let q = Sql::new(backend)
-                .push("DELETE FROM flags WHERE record_id = ")
-                .bind(record_id);
+        let ids: Vec<&str> = records.iter().map(|(id, _, _)| id.as_str()).collect();
+        for chunk in ids.chunks(900) {
+            let mut q = Sql::new(backend).push("DELETE FROM flags WHERE record_id IN ");
+            q.bind_list(chunk.iter().copied());
             sql::execute(&write.tx, q).await?;
-            insert_flags(&write.tx, backend, record_id, scope, flags, now_ms).await?;
+        }
+        let rows: Vec<(&str, &Scope, &Flag)> = records
+            .iter()
+            .flat_map(|(id, scope, flags)| flags.iter().map(move |f| (id.as_str(), scope, f)))
+            .collect();
+        insert_flags(&write.tx, backend, &rows, now_ms).await?;
+        // One update per distinct count: most visits of a batch share theirs (often none).
+        let mut by_count: BTreeMap<(i64, i64), Vec<&str>> = BTreeMap::new();
+        for (record_id, _, flags) in records {
             let kinds = crate::evidence::gps::FlagKind::bits(flags.iter().map(|f| f.kind.as_str()));
-            let q = Sql::new(backend)
-                .push("UPDATE submission_status SET flags = ")
-                .bind(flags.len() as i64)
-                .push(", flag_kinds = ")
-                .bind(kinds)
-                .push(" WHERE collection = 'visits' AND record_id = ")
-                .bind(record_id);
-            sql::execute(&write.tx, q).await?;
+            by_count
+                .entry((flags.len() as i64, kinds))
+                .or_default()
+                .push(record_id.as_str());
+        }
+        for ((count, kinds), ids) in by_count {
+            for chunk in ids.chunks(900) {
+                let mut q = Sql::new(backend)
+                    .push("UPDATE submission_status SET flags = ")
+                    .bind(count)
+                    .push(", flag_kinds = ")
+                    .bind(kinds)
+                    .push(" WHERE collection = 'visits' AND record_id IN ");
+                q.bind_list(chunk.iter().copied());
+                sql::execute(&write.tx, q).await?;
+            }
         }
         write.tx.commit().await?;
         Ok(())
@@ -538,32 +589,31 @@ impl Storage {
 async fn insert_flags(
     tx: &impl sea_orm::ConnectionTrait,
     backend: sea_orm::DbBackend,
-    record_id: &str,
-    scope: &Scope,
-    flags: &[Flag],
+    rows: &[(&str, &Scope, &Flag)],
     now_ms: i64,
 ) -> Result<(), StorageError> {
-    for f in flags {
-        let q = Sql::new(backend)
-            .push("INSERT INTO flags (record_id, subject, kind, scope, measured, threshold, unit, message, computed_at_ms) VALUES (")
-            .bind(record_id)
-            .push(", ")
-            .bind(f.subject.as_str())
-            .push(", ")
-            .bind(f.kind.as_str())
-            .push(", ")
-            .bind(scope.as_str())
-            .push(", ")
-            .bind(f.measured)
-            .push(", ")
-            .bind(f.threshold)
-            .push(", ")
-            .bind(f.unit)
-            .push(", ")
-            .bind(f.message.as_str())
-            .push(", ")
-            .bind(now_ms)
-            .push(") ON CONFLICT (record_id, subject, kind) DO NOTHING");
+    for chunk in rows.chunks(500) {
+        let mut q = Sql::new(backend).push(
+            "INSERT INTO flags (record_id, subject, kind, scope, measured, threshold, unit, \
+             message, computed_at_ms) VALUES ",
+        );
+        for (i, (record_id, scope, f)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(*record_id),
+                f.subject.as_str().into(),
+                f.kind.as_str().into(),
+                scope.as_str().into(),
+                f.measured.into(),
+                f.threshold.into(),
+                f.unit.into(),
+                f.message.as_str().into(),
+                now_ms.into(),
+            ]);
+        }
+        q.push_mut(" ON CONFLICT (record_id, subject, kind) DO NOTHING");
         sql::execute(tx, q).await?;
     }
     Ok(())
