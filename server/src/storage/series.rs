@@ -1218,36 +1218,14 @@ async fn write_values(
     Ok(())
 }
 
-/// Recomputes these values, each municipality's with its own rules (a ratio's operands are
-/// resolved within its municipality); answers how many values it looked at.
+/// Recomputes these values from their facts, each municipality's with its own rules, then the
+/// ratios that depend on them (a ratio's operands are resolved within its municipality);
+/// answers how many values it looked at. The facts of many values are read in one statement
+/// and the values written in one, so a run over many municipalities costs a few statements.
 async fn recompute_scopes(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
     rules: &ScopeRules,
-    groups: &BTreeSet<GroupKey>,
-) -> Result<usize, StorageError> {
-    let mut by_scope: BTreeMap<&str, BTreeSet<GroupKey>> = BTreeMap::new();
-    for g in groups {
-        by_scope
-            .entry(g.municipality.as_str())
-            .or_default()
-            .insert(g.clone());
-    }
-    let none = BTreeMap::new();
-    let mut count = 0;
-    for (scope, groups) in by_scope {
-        let rules = rules.get(scope).unwrap_or(&none);
-        count += recompute(tx, backend, rules, &groups).await?;
-    }
-    Ok(count)
-}
-
-/// Recomputes these values from their facts, then the ratios that depend on them; answers how
-/// many values it looked at.
-async fn recompute(
-    tx: &impl ConnectionTrait,
-    backend: DbBackend,
-    rules: &BTreeMap<String, Rule>,
     groups: &BTreeSet<GroupKey>,
 ) -> Result<usize, StorageError> {
     let mut by_indicator: BTreeMap<(&str, &str), Vec<&GroupKey>> = BTreeMap::new();
@@ -1257,78 +1235,125 @@ async fn recompute(
             .or_default()
             .push(g);
     }
+    // Each value's facts lie in its period: per (indicator, municipality), the span of them.
+    let mut spans = Vec::with_capacity(by_indicator.len());
+    for (&(indicator, municipality), keys) in &by_indicator {
+        let from = keys.iter().map(|k| k.period.start()).min();
+        let to = keys.iter().map(|k| k.period.end()).max();
+        if let (Some(from), Some(to)) = (from, to) {
+            spans.push((
+                indicator,
+                municipality,
+                from.to_string(),
+                format!("{to}T99"),
+            ));
+        }
+    }
+    let mut stored: HashMap<(String, String), Vec<StoredFact>> = HashMap::new();
+    for chunk in spans.chunks(FACT_SPANS) {
+        let mut q = Sql::new(backend).push(
+            "SELECT indicator_code, municipality_code, source, facility, captured_at, grain, \
+             value, official FROM indicator_facts WHERE ",
+        );
+        for (i, (indicator, municipality, from, to)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(" OR ");
+            }
+            q.push_mut("(indicator_code = ")
+                .bind_mut(*indicator)
+                .push_mut(" AND municipality_code = ")
+                .bind_mut(*municipality)
+                .push_mut(" AND captured_at >= ")
+                .bind_mut(from.as_str())
+                .push_mut(" AND captured_at < ")
+                .bind_mut(to.as_str())
+                .push_mut(")");
+        }
+        for row in sql::query_all(tx, q).await? {
+            let key = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+            stored.entry(key).or_default().push(StoredFact {
+                source: row.try_get_by_index(2)?,
+                facility: row.try_get_by_index(3)?,
+                at: row.try_get_by_index(4)?,
+                grain: row.try_get_by_index(5)?,
+                value: row.try_get_by_index(6)?,
+                official: row.try_get_by_index::<i32>(7)? != 0,
+            });
+        }
+    }
+    let none = BTreeMap::new();
     let mut count = 0;
     let mut pending: Vec<(&GroupKey, Basis, Basis)> = Vec::new();
     for ((indicator, municipality), keys) in by_indicator {
-        let func = match rules.get(indicator) {
-            Some(Rule::Aggregate { func, .. }) | Some(Rule::LsgEntry { func }) => *func,
-            // A fact left over from before a rule change: its value goes.
-            _ => Func::Mean,
-        };
-        let from = keys.iter().map(|k| k.period.start()).min();
-        let to = keys.iter().map(|k| k.period.end()).max();
-        let (Some(from), Some(to)) = (from, to) else {
-            continue;
-        };
-        let q = Sql::new(backend)
-            .push(
-                "SELECT source, facility, captured_at, grain, value, official FROM indicator_facts \
-                 WHERE indicator_code = ",
-            )
-            .bind(indicator)
-            .push(" AND municipality_code = ")
-            .bind(municipality)
-            .push(" AND captured_at >= ")
-            .bind(from.to_string())
-            .push(" AND captured_at < ")
-            .bind(format!("{to}T99"));
-        let mut stored = Vec::new();
-        for row in sql::query_all(tx, q).await? {
-            stored.push(StoredFact {
-                source: row.try_get_by_index(0)?,
-                facility: row.try_get_by_index(1)?,
-                at: row.try_get_by_index(2)?,
-                grain: row.try_get_by_index(3)?,
-                value: row.try_get_by_index(4)?,
-                official: row.try_get_by_index::<i32>(5)? != 0,
-            });
-        }
-        let known = rules.contains_key(indicator);
-        for key in keys {
-            let period_text = key.period.to_string();
-            let mut inside: Vec<&StoredFact> = stored
-                .iter()
-                .filter(|f| key.facility.is_empty() || f.facility == key.facility)
-                .filter(|f| facts::belongs(&f.at, &f.grain, &key.period))
-                .collect();
-            // An entry made for exactly this period stands; otherwise entries roll up, each
-            // counted once: a quarter's entry covers the months inside it.
-            if inside.iter().any(|f| f.grain == period_text) {
-                inside.retain(|f| f.grain == period_text);
-            } else {
-                let grains: Vec<Period> = inside
-                    .iter()
-                    .filter_map(|f| f.grain.parse::<Period>().ok())
-                    .collect();
-                inside.retain(|f| match f.grain.parse::<Period>() {
-                    Ok(g) => !grains.iter().any(|o| *o != g && o.contains(&g)),
-                    Err(_) => true,
-                });
-            }
-            let (official, provisional) = if known {
-                let official: Vec<&StoredFact> =
-                    inside.iter().copied().filter(|f| f.official).collect();
-                (compute(func, &official), compute(func, &inside))
-            } else {
-                (None, None)
-            };
-            pending.push((key, official, provisional));
-            count += 1;
-        }
+        let rules = rules.get(municipality).unwrap_or(&none);
+        let facts = stored
+            .get(&(indicator.to_owned(), municipality.to_owned()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        count += keys.len();
+        values_of(rules.get(indicator), &keys, facts, &mut pending);
     }
     write_values(tx, backend, &pending).await?;
-    count += recompute_ratios(tx, backend, rules, groups).await?;
+    let mut by_scope: BTreeMap<&str, BTreeSet<GroupKey>> = BTreeMap::new();
+    for g in groups {
+        by_scope
+            .entry(g.municipality.as_str())
+            .or_default()
+            .insert(g.clone());
+    }
+    for (scope, groups) in by_scope {
+        let rules = rules.get(scope).unwrap_or(&none);
+        count += recompute_ratios(tx, backend, rules, &groups).await?;
+    }
     Ok(count)
+}
+
+/// (indicator, municipality) spans whose facts one statement reads: four values each.
+const FACT_SPANS: usize = 100;
+
+/// The values of `keys`, all of one indicator and municipality, from that indicator's facts
+/// over their span; an indicator without a rule (gone since) has none left.
+fn values_of<'a>(
+    rule: Option<&Rule>,
+    keys: &[&'a GroupKey],
+    stored: &[StoredFact],
+    pending: &mut Vec<(&'a GroupKey, Basis, Basis)>,
+) {
+    let func = match rule {
+        Some(Rule::Aggregate { func, .. }) | Some(Rule::LsgEntry { func }) => *func,
+        // A fact left over from before a rule change: its value goes.
+        _ => Func::Mean,
+    };
+    for key in keys {
+        let period_text = key.period.to_string();
+        let mut inside: Vec<&StoredFact> = stored
+            .iter()
+            .filter(|f| key.facility.is_empty() || f.facility == key.facility)
+            .filter(|f| facts::belongs(&f.at, &f.grain, &key.period))
+            .collect();
+        // An entry made for exactly this period stands; otherwise entries roll up, each
+        // counted once: a quarter's entry covers the months inside it.
+        if inside.iter().any(|f| f.grain == period_text) {
+            inside.retain(|f| f.grain == period_text);
+        } else {
+            let grains: Vec<Period> = inside
+                .iter()
+                .filter_map(|f| f.grain.parse::<Period>().ok())
+                .collect();
+            inside.retain(|f| match f.grain.parse::<Period>() {
+                Ok(g) => !grains.iter().any(|o| *o != g && o.contains(&g)),
+                Err(_) => true,
+            });
+        }
+        let (official, provisional) = if rule.is_some() {
+            let official: Vec<&StoredFact> =
+                inside.iter().copied().filter(|f| f.official).collect();
+            (compute(func, &official), compute(func, &inside))
+        } else {
+            (None, None)
+        };
+        pending.push((key, official, provisional));
+    }
 }
 
 /// Ratios whose numerator or denominator moved, and ratios of those, a few levels deep.
