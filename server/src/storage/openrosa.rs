@@ -106,19 +106,8 @@ pub(crate) async fn keep(
     instances: &[OpenRosaInstance],
     now_ms: i64,
 ) -> Result<(), StorageError> {
-    if instances.is_empty() {
-        return Ok(());
-    }
-    let mut stored = std::collections::HashSet::new();
-    for chunk in instances.chunks(900) {
-        let mut q = Sql::new(backend)
-            .push("SELECT instance_id FROM openrosa_submissions WHERE instance_id IN ");
-        q.bind_list(chunk.iter().map(|i| i.instance_id.as_str()));
-        for row in sql::query_all(tx, q).await? {
-            stored.insert(row.try_get_by_index::<String>(0)?);
-        }
-    }
-    // The last word per instance, in first-arrival order.
+    // The last word per instance, in first-arrival order: one row each, since one statement
+    // may not touch a row twice.
     let mut order: Vec<&str> = Vec::new();
     let mut last: std::collections::HashMap<&str, &OpenRosaInstance> =
         std::collections::HashMap::new();
@@ -127,29 +116,16 @@ pub(crate) async fn keep(
             order.push(i.instance_id.as_str());
         }
     }
-    let mut new = Vec::new();
+    let mut new = Vec::with_capacity(order.len());
     for id in order {
         let i = last[id];
-        if !stored.contains(id) {
-            // A new instance takes the first arrival's fields and the last one's outcome.
-            let first = instances.iter().find(|f| f.instance_id == id).unwrap_or(i);
-            new.push(OpenRosaInstance {
-                complete: i.complete,
-                outcome: i.outcome.clone(),
-                ..first.clone()
-            });
-            continue;
-        }
-        let q = Sql::new(backend)
-            .push("UPDATE openrosa_submissions SET complete = ")
-            .bind(i32::from(i.complete))
-            .push(", outcome = ")
-            .bind(i.outcome.as_str())
-            .push(", updated_at_ms = ")
-            .bind(now_ms)
-            .push(" WHERE instance_id = ")
-            .bind(i.instance_id.as_str());
-        sql::execute(tx, q).await?;
+        // The first arrival's fields and the last one's outcome; one kept before keeps its own.
+        let first = instances.iter().find(|f| f.instance_id == id).unwrap_or(i);
+        new.push(OpenRosaInstance {
+            complete: i.complete,
+            outcome: i.outcome.clone(),
+            ..first.clone()
+        });
     }
     // Thirteen values a row.
     for chunk in new.chunks(500) {
@@ -178,6 +154,10 @@ pub(crate) async fn keep(
                 now_ms.into(),
             ]);
         }
+        q.push_mut(
+            " ON CONFLICT (instance_id) DO UPDATE SET complete = excluded.complete, \
+             outcome = excluded.outcome, updated_at_ms = excluded.updated_at_ms",
+        );
         sql::execute(tx, q).await?;
     }
     Ok(())
