@@ -13,14 +13,13 @@
 
 use std::sync::Weak;
 
-use serde_json::value::RawValue;
 use sync_protocol::PushResponse;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::AppInner;
 use crate::evidence::flags::Touched;
 use crate::storage::{AuthedDevice, OpenRosaInstance};
-use crate::sync::PushContext;
+use crate::sync::{CheckedPush, PushContext};
 
 /// At most this many submissions in one transaction, so that one batch stays short.
 const MAX_BATCH: usize = 64;
@@ -29,12 +28,20 @@ const MAX_BATCH: usize = 64;
 /// of them (measured: 0.6 ms a submission in runs of one per municipality, 0.25 ms in runs of
 /// a few hundred); an idle server still projects the first submission at once.
 const PROJECTOR_GAP: std::time::Duration = std::time::Duration::from_millis(500);
+/// After a run, the projector rests this many times as long as the run took. A run recomputes
+/// each touched value from all the facts of its period, so on a growing database runs grow
+/// too; run back to back they would hold the one writer most of the time and submissions would
+/// slow with the database. Resting in proportion keeps the projector's share of the writer
+/// bounded (a quarter) whatever the size, at the price of values trailing further behind.
+const PROJECTOR_REST: u32 = 3;
 
 pub struct Job {
     pub device: AuthedDevice,
     /// The records the submission writes: collection, record id, municipality.
     pub touched: Vec<Touched>,
-    pub ops: Vec<Box<RawValue>>,
+    /// Its ops, checked by the request itself: the checks read the database, and made in each
+    /// request they run side by side instead of one batch after another in the writer.
+    pub push: CheckedPush,
     /// The instance as received; its outcome is filled in from the push's answer.
     pub instance: OpenRosaInstance,
     pub reply: oneshot::Sender<Result<(PushResponse, String), String>>,
@@ -78,7 +85,8 @@ fn spawn_projector(app: Weak<AppInner>) -> mpsc::UnboundedSender<Vec<Touched>> {
                 "openrosa projector run"
             );
             drop(app);
-            tokio::time::sleep_until(started + PROJECTOR_GAP).await;
+            let rest = PROJECTOR_GAP.max(started.elapsed() * (1 + PROJECTOR_REST));
+            tokio::time::sleep_until(started + rest).await;
         }
     });
     touched
@@ -112,7 +120,7 @@ impl Batcher {
         &self,
         device: AuthedDevice,
         touched: Vec<Touched>,
-        ops: Vec<Box<RawValue>>,
+        push: CheckedPush,
         instance: OpenRosaInstance,
     ) -> Result<(PushResponse, String), String> {
         let (reply, answer) = oneshot::channel();
@@ -120,7 +128,7 @@ impl Batcher {
             .send(Job {
                 device,
                 touched,
-                ops,
+                push,
                 instance,
                 reply,
             })
@@ -142,12 +150,16 @@ fn outcome(refusals: &[String]) -> String {
 }
 
 async fn write(app: &AppInner, batch: Vec<Job>, project: &mpsc::UnboundedSender<Vec<Touched>>) {
-    let pushes: Vec<(&AuthedDevice, &[Box<RawValue>])> = batch
-        .iter()
-        .map(|j| (&j.device, j.ops.as_slice()))
-        .collect();
+    let mut jobs = Vec::with_capacity(batch.len());
+    let mut devices = Vec::with_capacity(batch.len());
+    let mut checked = Vec::with_capacity(batch.len());
+    for job in batch {
+        devices.push(job.device);
+        checked.push(job.push);
+        jobs.push((job.touched, job.instance, job.reply));
+    }
     let mut outcomes: Vec<String> = Vec::new();
-    let answer = crate::sync::push_many(
+    let answer = crate::sync::merge_checked(
         PushContext {
             storage: &app.storage,
             clock: &app.clock,
@@ -156,34 +168,32 @@ async fn write(app: &AppInner, batch: Vec<Job>, project: &mpsc::UnboundedSender<
             project_indicators: false,
             derive_evidence: false,
         },
-        &pushes,
+        devices.iter().zip(checked).collect(),
         |refusals| {
             outcomes = refusals.iter().map(|r| outcome(r)).collect();
-            batch
-                .iter()
+            jobs.iter()
                 .zip(&outcomes)
-                .map(|(job, outcome)| OpenRosaInstance {
+                .map(|((_, instance, _), outcome)| OpenRosaInstance {
                     outcome: outcome.clone(),
-                    ..job.instance.clone()
+                    ..instance.clone()
                 })
                 .collect()
         },
     )
     .await;
-    drop(pushes);
     match answer {
         Ok(responses) => {
-            for job in &batch {
-                let _ = project.send(job.touched.clone());
-            }
-            for ((job, response), outcome) in batch.into_iter().zip(responses).zip(outcomes) {
-                let _ = job.reply.send(Ok((response, outcome)));
+            for ((touched, _, reply), (response, outcome)) in
+                jobs.into_iter().zip(responses.into_iter().zip(outcomes))
+            {
+                let _ = project.send(touched);
+                let _ = reply.send(Ok((response, outcome)));
             }
         }
         Err(e) => {
             tracing::error!(error = %e, "openrosa: a batch of submissions failed");
-            for job in batch {
-                let _ = job.reply.send(Err(e.to_string()));
+            for (_, _, reply) in jobs {
+                let _ = reply.send(Err(e.to_string()));
             }
         }
     }

@@ -259,11 +259,30 @@ pub async fn submit(
         outcome: String::new(),
         received_at_ms: existing.as_ref().map_or(now as i64, |e| e.received_at_ms),
     };
+    let checked = crate::sync::check_pushes(
+        &crate::sync::PushContext {
+            storage: &app.storage,
+            clock: &app.clock,
+            max_clock_skew_ms: app.settings.max_clock_skew_ms,
+            project_indicators: false,
+            derive_evidence: false,
+        },
+        &[(&caller.device, raw.as_slice())],
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| {
+        OpenRosaError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server could not complete this; send it again later",
+        )
+    })?;
     let batcher = app
         .openrosa
         .get_or_init(|| super::batch::Batcher::spawn(std::sync::Arc::downgrade(&app)));
     let (_, outcome) = batcher
-        .submit(caller.device.clone(), touched, raw, instance_row)
+        .submit(caller.device.clone(), touched, checked, instance_row)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "openrosa: a submission could not be written");

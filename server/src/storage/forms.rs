@@ -184,42 +184,79 @@ impl Storage {
                 ctx.forms.insert(form.clone(), def);
             }
         }
-        if !forms.is_empty() {
-            for (id, version) in self.closed_forms().await? {
-                if let Ok(id) = FormId::parse(id) {
-                    ctx.closed.insert(FormRef { id, version });
-                }
+        // One statement for the rest, whatever a push holds: what it reads is small, and each
+        // statement costs a round trip to the database (on the OpenRosa path, per request).
+        // Rows are tagged by kind: c closed form, f facility, v village, r existing record.
+        let ids: Vec<String> = records.iter().map(|(id, _)| id.to_string()).collect();
+        let mut chunks = ids.chunks(900);
+        let mut q = Sql::new(self.backend());
+        let mut parts = 0;
+        let mut union = |q: &mut Sql| {
+            if parts > 0 {
+                q.push_mut(" UNION ALL ");
             }
+            parts += 1;
+        };
+        if !forms.is_empty() {
+            union(&mut q);
+            q.push_mut(
+                "SELECT 'c', form_id, CAST(version AS TEXT), '' FROM forms \
+                 WHERE closed_at_ms IS NOT NULL",
+            );
         }
         if !scopes.is_empty() {
             let codes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-            let mut q = Sql::new(self.backend()).push(
-                "SELECT code, municipality_code, kind FROM facilities WHERE municipality_code IN ",
+            union(&mut q);
+            q.push_mut(
+                "SELECT 'f', code, municipality_code, kind FROM facilities \
+                 WHERE municipality_code IN ",
             );
             q.bind_list(codes.iter().copied());
-            for row in sql::query_all(&self.db, q).await? {
-                ctx.facilities.insert(
-                    row.try_get_by_index(0)?,
-                    (row.try_get_by_index(1)?, row.try_get_by_index(2)?),
-                );
-            }
-            let mut q = Sql::new(self.backend()).push(
-                "SELECT code, parent_code FROM territories WHERE level = 'village' AND parent_code IN ",
+            union(&mut q);
+            q.push_mut(
+                "SELECT 'v', code, parent_code, '' FROM territories \
+                 WHERE level = 'village' AND parent_code IN ",
             );
             q.bind_list(codes.iter().copied());
-            for row in sql::query_all(&self.db, q).await? {
-                ctx.villages
-                    .insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-            }
         }
-        let ids: Vec<String> = records.iter().map(|(id, _)| id.to_string()).collect();
-        for chunk in ids.chunks(900) {
-            let mut q = Sql::new(self.backend())
-                .push("SELECT record_id, collection FROM records WHERE record_id IN ");
+        if let Some(chunk) = chunks.next() {
+            union(&mut q);
+            q.push_mut("SELECT 'r', record_id, collection, '' FROM records WHERE record_id IN ");
             q.bind_list(chunk.iter().map(String::as_str));
-            for row in sql::query_all(&self.db, q).await? {
-                ctx.existing
-                    .insert((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+        }
+        let mut rows = if parts > 0 {
+            sql::query_all(&self.db, q).await?
+        } else {
+            Vec::new()
+        };
+        for chunk in chunks {
+            let mut q = Sql::new(self.backend())
+                .push("SELECT 'r', record_id, collection, '' FROM records WHERE record_id IN ");
+            q.bind_list(chunk.iter().map(String::as_str));
+            rows.extend(sql::query_all(&self.db, q).await?);
+        }
+        for row in rows {
+            let kind: String = row.try_get_by_index(0)?;
+            let (a, b, c): (String, String, String) = (
+                row.try_get_by_index(1)?,
+                row.try_get_by_index(2)?,
+                row.try_get_by_index(3)?,
+            );
+            match kind.as_str() {
+                "c" => {
+                    if let (Ok(id), Ok(version)) = (FormId::parse(a), b.parse::<u32>()) {
+                        ctx.closed.insert(FormRef { id, version });
+                    }
+                }
+                "f" => {
+                    ctx.facilities.insert(a, (b, c));
+                }
+                "v" => {
+                    ctx.villages.insert(a, b);
+                }
+                _ => {
+                    ctx.existing.insert((a, b));
+                }
             }
         }
         Ok(ctx)

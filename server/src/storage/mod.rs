@@ -80,6 +80,8 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct Storage {
     db: DatabaseConnection,
+    /// SQLite's connection for write transactions; `None` where they share `db`.
+    writer: Option<DatabaseConnection>,
     /// SQLite allows one writer at a time; queueing writers here instead of in SQLite's busy
     /// handler means fifty pushing devices wait their turn instead of failing with "locked".
     /// PostgreSQL needs no gate: the change counter row lock orders writers (see `sync.rs`).
@@ -117,6 +119,7 @@ impl Storage {
     async fn open_once(location: &Location) -> Result<Self, StorageError> {
         let db = connect::open(location).await?;
         migrate(&db).await?;
+        let writer = connect::open_sqlite_writer(location).await?;
         let write_gate =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let epoch = sql::query_scalar_text(
@@ -128,6 +131,7 @@ impl Storage {
         .ok_or_else(|| StorageError::Corrupt("server_meta has no epoch".into()))?;
         Ok(Self {
             db,
+            writer,
             write_gate,
             epoch: epoch.into(),
             form_cache: Arc::default(),
@@ -166,7 +170,8 @@ impl Storage {
             ..Default::default()
         };
         let tx = if self.backend() == DbBackend::Sqlite {
-            self.db.begin_with_options(options).await?
+            let db = self.writer.as_ref().unwrap_or(&self.db);
+            db.begin_with_options(options).await?
         } else {
             self.db.begin().await?
         };

@@ -44,6 +44,32 @@ pub async fn push_many<F>(
 where
     F: FnOnce(&[Vec<String>]) -> Vec<crate::storage::OpenRosaInstance>,
 {
+    let checked = check_pushes(&ctx, pushes).await?;
+    let pushes: Vec<(&AuthedDevice, CheckedPush)> = pushes
+        .iter()
+        .map(|(device, _)| *device)
+        .zip(checked)
+        .collect();
+    merge_checked(ctx, pushes, keep).await
+}
+
+/// A push after every check that comes before the merge: each op's answer so far, the ops
+/// that passed, their positions in the push, and the refused ones to quarantine.
+pub struct CheckedPush {
+    now: u64,
+    results: Vec<Option<OpResult>>,
+    checked: Vec<CheckedOp>,
+    positions: Vec<usize>,
+    refused: Vec<Quarantined>,
+}
+
+/// Checks pushes against their devices, the clock and their forms, reading the database once
+/// for all of them. It writes nothing, so it can run beside a merge in progress; what the merge
+/// then finds (an op already applied, a record changed since) it decides itself.
+pub async fn check_pushes(
+    ctx: &PushContext<'_>,
+    pushes: &[(&AuthedDevice, &[Box<RawValue>])],
+) -> Result<Vec<CheckedPush>, AppError> {
     for (_, raw_ops) in pushes {
         if raw_ops.len() > MAX_OPS_PER_PUSH {
             return Err(AppError::TooManyOps {
@@ -53,16 +79,10 @@ where
         }
     }
     let now = now_ms();
-    // Per push: every op's answer so far, the ops that passed, their positions, the refused.
-    struct Pending {
-        results: Vec<Option<OpResult>>,
-        checked: Vec<CheckedOp>,
-        positions: Vec<usize>,
-        refused: Vec<Quarantined>,
-    }
-    let mut pending: Vec<Pending> = Vec::with_capacity(pushes.len());
+    let mut pending: Vec<CheckedPush> = Vec::with_capacity(pushes.len());
     for (device, raw_ops) in pushes {
-        let mut p = Pending {
+        let mut p = CheckedPush {
+            now,
             results: vec![None; raw_ops.len()],
             checked: Vec::with_capacity(raw_ops.len()),
             positions: Vec::with_capacity(raw_ops.len()),
@@ -113,11 +133,24 @@ where
         p.checked = passed;
         p.positions = passed_positions;
     }
+    Ok(pending)
+}
 
-    let batch: Vec<_> = pushes
+/// Merges checked pushes in one transaction and answers each; see [`push_many`].
+pub async fn merge_checked<F>(
+    ctx: PushContext<'_>,
+    pushes: Vec<(&AuthedDevice, CheckedPush)>,
+    keep: F,
+) -> Result<Vec<PushResponse>, AppError>
+where
+    F: FnOnce(&[Vec<String>]) -> Vec<crate::storage::OpenRosaInstance>,
+{
+    let now = pushes.iter().map(|(_, p)| p.now).fold(now_ms(), u64::max);
+    let (devices, mut pending): (Vec<&AuthedDevice>, Vec<CheckedPush>) = pushes.into_iter().unzip();
+    let batch: Vec<_> = devices
         .iter()
         .zip(&pending)
-        .map(|((device, _), p)| (device.device_id, p.checked.as_slice(), p.refused.as_slice()))
+        .map(|(device, p)| (device.device_id, p.checked.as_slice(), p.refused.as_slice()))
         .collect();
     let verdicts = ctx
         .storage
