@@ -34,6 +34,11 @@ pub struct SubmissionContext {
     pub closed: HashSet<FormRef>,
 }
 
+/// Records of a push that exist already, as tagged rows of the form context (see
+/// `submission_context`); a list of ids follows.
+const EXISTING_RECORDS: &str =
+    "SELECT 'r', record_id, collection, '' FROM records WHERE record_id IN ";
+
 fn corrupt(e: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(e.to_string())
 }
@@ -221,7 +226,7 @@ impl Storage {
         }
         if let Some(chunk) = chunks.next() {
             union(&mut q);
-            q.push_mut("SELECT 'r', record_id, collection, '' FROM records WHERE record_id IN ");
+            q.push_mut(EXISTING_RECORDS);
             q.bind_list(chunk.iter().map(String::as_str));
         }
         let mut rows = if parts > 0 {
@@ -230,8 +235,7 @@ impl Storage {
             Vec::new()
         };
         for chunk in chunks {
-            let mut q = Sql::new(self.backend())
-                .push("SELECT 'r', record_id, collection, '' FROM records WHERE record_id IN ");
+            let mut q = Sql::new(self.backend()).push(EXISTING_RECORDS);
             q.bind_list(chunk.iter().map(String::as_str));
             rows.extend(sql::query_all(&self.db, q).await?);
         }
