@@ -21,6 +21,7 @@ on_both!(
     a_wrong_hash_is_refused_and_nothing_is_kept,
     bad_images_get_clear_errors_and_the_server_keeps_serving,
     copies_for_others_carry_no_exif_and_originals_only_reach_reviewers,
+    a_thumbnail_no_smaller_than_the_photo_is_its_stripped_copy,
     gps_checks_flag_with_the_measured_distance,
 );
 
@@ -656,6 +657,53 @@ async fn copies_for_others_carry_no_exif_and_originals_only_reach_reviewers(back
         401
     );
     server.stop().await;
+}
+
+/// A photo smaller than a thumbnail size is not kept a second time as that thumbnail: the
+/// thumbnail is its stripped copy, served from there; the smaller thumbnail is made as usual.
+async fn a_thumbnail_no_smaller_than_the_photo_is_its_stripped_copy(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let w = world::build(&server).await;
+    let phone = &w.phone_a;
+    let bytes = photo(800, 600, 90, &AT_THE_WELL);
+    let hash = sha(&bytes);
+    visit_with_photo(
+        phone,
+        json!({"lat": 41.15, "lon": 74.65, "acc": 5}),
+        Some(&hash),
+    )
+    .await;
+    assert_eq!(
+        put(phone, &hash, &bytes, 0, bytes.len()).await.status(),
+        201
+    );
+    let get = |variant: &'static str| {
+        let url = format!("{}/api/v1/photos/{hash}/{variant}", server.url);
+        let http = server.http.clone();
+        let token = w.tokens["supervisor"].clone();
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{variant}");
+            assert_eq!(r.headers()["content-type"], "image/jpeg", "{variant}");
+            r.bytes().await.unwrap()
+        }
+    };
+    let stripped = get("stripped").await;
+    let large = get("thumb1280").await;
+    let small = get("thumb320").await;
+    assert_eq!(
+        large, stripped,
+        "the 1280 thumbnail of an 800 px photo is the photo"
+    );
+    assert!(jmet::media::read_exif(&large).is_empty());
+    let decoded = image::load_from_memory(&small).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (320, 240));
+    let kept = |kind: &str| walk(&server.blob_dir.path().join(kind));
+    assert_eq!(kept("thumb1280"), 0, "no second copy of the stripped photo");
+    assert_eq!(
+        (kept("stripped"), kept("thumb320"), kept("original")),
+        (1, 1, 1)
+    );
 }
 
 async fn gps_checks_flag_with_the_measured_distance(backend: Backend) {

@@ -15,7 +15,7 @@ use super::body::JsonBody;
 use super::openapi::errors::{Forbidden, JsonBodyErrors, NotFound, Unauthorized};
 use super::openapi::{ApiError, Binary};
 use crate::access::{Action, Principal};
-use crate::blobs::{BlobKind, BlobName};
+use crate::blobs::BlobKind;
 use crate::error::AppError;
 use crate::evidence::gps::Thresholds;
 use crate::evidence::{UploadError, upload};
@@ -355,10 +355,7 @@ pub async fn photo_bytes(
         )
             .into_response());
     }
-    let bytes = app
-        .evidence
-        .blobs
-        .get(&BlobName::new(kind, &sha256).map_err(|e| AppError::internal(e.to_string()))?)
+    let bytes = upload::read_copy(&app.evidence.blobs, &blob, kind)
         .await
         .map_err(|e| AppError::internal(e.to_string()))?
         .ok_or_else(|| AppError::internal(format!("blob {variant} of {sha256} is missing")))?;

@@ -243,8 +243,43 @@ pub async fn put_whole(
     Ok(sha256)
 }
 
-/// Writes a processed photo's copies and its row; the original last, so that its presence
-/// with the row means everything is there.
+/// The blob a thumbnail of this size is kept as.
+fn thumbnail_kind(size: u32) -> BlobKind {
+    if size <= 320 {
+        BlobKind::Thumb320
+    } else {
+        BlobKind::Thumb1280
+    }
+}
+
+/// The bytes of one copy of a kept photo. A thumbnail that was not written because it is the
+/// stripped copy itself (see [`keep`]) is read from there.
+pub async fn read_copy(
+    blobs: &BlobStore,
+    photo: &PhotoBlob,
+    kind: BlobKind,
+) -> Result<Option<Bytes>, BlobError> {
+    let name = BlobName::new(kind, &photo.sha256)?;
+    let size: i64 = match kind {
+        BlobKind::Thumb320 => 320,
+        BlobKind::Thumb1280 => 1280,
+        _ => return blobs.get(&name).await,
+    };
+    match blobs.get(&name).await? {
+        Some(bytes) => Ok(Some(bytes)),
+        None if photo.format == "jpeg" && photo.width.max(photo.height) <= size => {
+            blobs
+                .get(&BlobName::new(BlobKind::Stripped, &photo.sha256)?)
+                .await
+        }
+        None => Ok(None),
+    }
+}
+
+/// Writes a processed photo's copies, side by side (each is a file written and synced on its
+/// own), then its row: the row is what says the photo is here, so it comes only once every copy
+/// is durable. A thumbnail that is the stripped copy itself (an upright JPEG no larger than its
+/// size) is not written twice; it is served from the stripped copy.
 async fn keep(
     storage: &Storage,
     evidence: &Evidence,
@@ -255,26 +290,29 @@ async fn keep(
     now_ms: i64,
 ) -> Result<(), UploadError> {
     let blobs = &evidence.blobs;
-    blobs
-        .put(
-            &BlobName::new(BlobKind::Stripped, sha256)?,
-            processed.stripped.into(),
-        )
-        .await?;
-    for (size, bytes) in processed.thumbnails {
-        let kind = if size <= 320 {
-            BlobKind::Thumb320
-        } else {
-            BlobKind::Thumb1280
-        };
-        blobs
-            .put(&BlobName::new(kind, sha256)?, bytes.into())
-            .await?;
-    }
     let total = original.len();
-    blobs
-        .put(&BlobName::new(BlobKind::Original, sha256)?, original)
-        .await?;
+    let stripped = Bytes::from(processed.stripped);
+    let mut copies = vec![
+        (BlobKind::Stripped, stripped.clone()),
+        (BlobKind::Original, original),
+    ];
+    for (size, bytes) in processed.thumbnails {
+        if bytes == stripped {
+            continue;
+        }
+        copies.push((thumbnail_kind(size), bytes.into()));
+    }
+    let names = copies
+        .iter()
+        .map(|(kind, _)| BlobName::new(*kind, sha256))
+        .collect::<Result<Vec<_>, _>>()?;
+    futures_util::future::try_join_all(
+        names
+            .iter()
+            .zip(copies)
+            .map(|(name, (_, bytes))| blobs.put(name, bytes)),
+    )
+    .await?;
     let photo = PhotoBlob {
         sha256: sha256.to_owned(),
         bytes: total as i64,

@@ -11,15 +11,17 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use sync_protocol::form::{FormDef, QuestionKind};
-use sync_protocol::{FormId, Hlc};
+use std::collections::HashSet;
+
+use sync_protocol::form::{FormDef, FormRef, QuestionKind};
+use sync_protocol::{Collection, FormId, Hlc, RecordId, Scope};
 use uuid::Uuid;
 
 use super::instance::{self, Instance, InstanceError};
 use super::{ACCEPT_LENGTH_HEADER, OpenRosaDevice, OpenRosaError, VERSION_HEADER, xml};
 use crate::api::AppState;
 use crate::evidence::upload::{self, UploadError};
-use crate::storage::{OpenRosaInstance, Storage};
+use crate::storage::{OpenRosaInstance, Storage, SubmissionContext};
 use crate::sync::now_ms;
 
 /// Names ids derived from instance ids, so that they differ from any other UUID v5 here.
@@ -153,8 +155,31 @@ pub async fn submit(
     let form = submitted_form(&app.storage, &instance).await?;
     let xml_text = String::from_utf8_lossy(&parts.xml).into_owned();
     let xml_sha256 = hex::encode(Sha256::digest(&parts.xml));
-    let existing = app.storage.openrosa_instance(&instance.instance_id).await?;
-    if let Some(e) = &existing
+    let fresh_record = derived(&instance.instance_id).to_string();
+    let (context, instances) = read_context(
+        &app.storage,
+        &caller,
+        &instance,
+        &form,
+        &fresh_record,
+        &parts.attachments,
+    )
+    .await?;
+    let form_ref = FormRef {
+        id: form.id.clone(),
+        version: form.version,
+    };
+    if context.closed.contains(&form_ref) {
+        return Err(OpenRosaError::new(
+            StatusCode::FORBIDDEN,
+            "form_closed",
+            format!("form {form_ref} is closed to new submissions"),
+        ));
+    }
+    let existing = instances
+        .iter()
+        .find(|i| i.instance_id == instance.instance_id);
+    if let Some(e) = existing
         && e.xml_sha256 != xml_sha256
     {
         return Err(OpenRosaError::new(
@@ -167,11 +192,16 @@ pub async fn submit(
             ),
         ));
     }
-    let record_id = match &existing {
-        Some(e) => e.record_id.clone(),
-        None => record_for(&app.storage, &instance, &form).await?,
-    };
-    let scope = scope_of(&app.storage, &caller, &instance, &form).await?;
+    let previous = instance.deprecated_id.as_deref().and_then(|old| {
+        instances
+            .iter()
+            .find(|i| i.instance_id == old && i.form_id == form.id.as_str())
+    });
+    // A new instance's record is the one of the instance it replaces, else one of its own.
+    let record_id = existing
+        .or(previous)
+        .map_or(fresh_record, |i| i.record_id.clone());
+    let scope = scope_of(&caller, &instance, &form, &context)?;
     let now = now_ms();
     let actor = format!("device:{}", caller.device.device_id);
 
@@ -255,11 +285,11 @@ pub async fn submit(
         deprecated_id: instance.deprecated_id.clone(),
         xml_sha256,
         xml: xml_text,
-        complete: !parts.incomplete || existing.as_ref().is_some_and(|e| e.complete),
+        complete: !parts.incomplete || existing.is_some_and(|e| e.complete),
         outcome: String::new(),
-        received_at_ms: existing.as_ref().map_or(now as i64, |e| e.received_at_ms),
+        received_at_ms: existing.map_or(now as i64, |e| e.received_at_ms),
     };
-    let checked = crate::sync::check_pushes(
+    let checked = crate::sync::check_pushes_with(
         &crate::sync::PushContext {
             storage: &app.storage,
             clock: &app.clock,
@@ -268,6 +298,7 @@ pub async fn submit(
             derive_evidence: false,
         },
         &[(&caller.device, raw.as_slice())],
+        Some(&context),
     )
     .await?
     .pop()
@@ -358,43 +389,50 @@ async fn submitted_form(storage: &Storage, instance: &Instance) -> Result<FormDe
     if !sync_protocol::form::FORM_COLLECTIONS.contains(&form.collection.as_str()) {
         return Err(unknown());
     }
-    if storage
-        .closed_forms()
-        .await?
-        .iter()
-        .any(|(f, v)| f == id.as_str() && *v == version)
-    {
-        return Err(OpenRosaError::new(
-            StatusCode::FORBIDDEN,
-            "form_closed",
-            format!("form {id} version {version} is closed to new submissions"),
-        ));
-    }
     Ok(form)
 }
 
-/// A new instance's record: the record of the instance it replaces, else one of its own.
-async fn record_for(
-    storage: &Storage,
-    instance: &Instance,
-    form: &FormDef,
-) -> Result<String, OpenRosaError> {
-    if let Some(old) = &instance.deprecated_id
-        && let Some(previous) = storage.openrosa_instance(old).await?
-        && previous.form_id == form.id.as_str()
-    {
-        return Ok(previous.record_id);
-    }
-    Ok(derived(&instance.instance_id).to_string())
-}
-
-/// The municipality the record belongs to: the one of its facility or village, among the
-/// phone's; with one municipality, that one (the form check then explains a wrong code).
-async fn scope_of(
+/// What the request needs from the database, in one read: the instance and the one it
+/// replaces, if they came before; closed forms; the facilities and villages of the phone's
+/// municipalities; and whether the records a new instance makes exist (the check of its ops
+/// then needs no read of its own; an edit's records are read again).
+async fn read_context(
     storage: &Storage,
     caller: &OpenRosaDevice,
     instance: &Instance,
     form: &FormDef,
+    fresh_record: &str,
+    attachments: &[(String, Bytes)],
+) -> Result<(SubmissionContext, Vec<OpenRosaInstance>), OpenRosaError> {
+    let mut ids = vec![instance.instance_id.as_str()];
+    ids.extend(instance.deprecated_id.as_deref());
+    let forms = HashSet::from([FormRef {
+        id: form.id.clone(),
+        version: form.version,
+    }]);
+    let scopes: HashSet<&Scope> = caller.device.scopes.iter().collect();
+    let mut records: Vec<(RecordId, Collection)> = Vec::new();
+    if let Ok(id) = fresh_record.parse::<RecordId>() {
+        records.push((id, form.collection.clone()));
+        if let Ok(photos) = Collection::parse("photos") {
+            for (file, _) in attachments {
+                records.push((RecordId(photo_record(fresh_record, file)), photos.clone()));
+            }
+        }
+    }
+    let records: HashSet<(&RecordId, &Collection)> = records.iter().map(|(r, c)| (r, c)).collect();
+    Ok(storage
+        .openrosa_context(&ids, &forms, &scopes, &records)
+        .await?)
+}
+
+/// The municipality the record belongs to: the one of its facility or village, among the
+/// phone's; with one municipality, that one (the form check then explains a wrong code).
+fn scope_of(
+    caller: &OpenRosaDevice,
+    instance: &Instance,
+    form: &FormDef,
+    context: &SubmissionContext,
 ) -> Result<String, OpenRosaError> {
     let scopes = &caller.device.scopes;
     let field = super::xform::list_field(form).unwrap_or("facility");
@@ -403,24 +441,16 @@ async fn scope_of(
         .get(field)
         .map(String::as_str)
         .unwrap_or("");
-    if field == "facility" {
-        for scope in scopes {
-            if storage
-                .facilities_of(scope.as_str())
-                .await?
-                .iter()
-                .any(|f| f.code == code)
-            {
-                return Ok(scope.to_string());
-            }
-        }
-    } else if !code.is_empty() {
-        let line = storage.territory_line(code).await?;
-        if let Some(parent) = line.first().and_then(|v| v.parent.as_deref())
-            && let Some(scope) = scopes.iter().find(|s| s.as_str() == parent)
-        {
-            return Ok(scope.to_string());
-        }
+    // The context holds the facilities and villages of the phone's municipalities only.
+    let municipality = if field == "facility" {
+        context.facilities.get(code).map(|(m, _)| m)
+    } else {
+        context.villages.get(code)
+    };
+    if let Some(m) = municipality
+        && let Some(scope) = scopes.iter().find(|s| s.as_str() == m)
+    {
+        return Ok(scope.to_string());
     }
     match scopes.as_slice() {
         [only] => Ok(only.to_string()),

@@ -32,12 +32,52 @@ pub struct SubmissionContext {
     pub existing: HashSet<(String, String)>,
     /// Form versions closed to new records (`jmet form close`).
     pub closed: HashSet<FormRef>,
+    /// What the context was read for; a push that needs more needs another read.
+    asked: Asked,
+}
+
+#[derive(Default)]
+struct Asked {
+    forms: HashSet<FormRef>,
+    scopes: HashSet<String>,
+    records: HashSet<(String, String)>,
+}
+
+impl SubmissionContext {
+    /// Whether this context answers everything a check of these needs.
+    pub fn covers(
+        &self,
+        forms: &HashSet<FormRef>,
+        scopes: &HashSet<&Scope>,
+        records: &HashSet<(&RecordId, &Collection)>,
+    ) -> bool {
+        forms.iter().all(|f| self.asked.forms.contains(f))
+            && scopes
+                .iter()
+                .all(|s| self.asked.scopes.contains(s.as_str()))
+            && records.iter().all(|(id, collection)| {
+                self.asked
+                    .records
+                    .contains(&(id.to_string(), collection.to_string()))
+            })
+    }
+}
+
+/// The columns a row of the form context has beyond its first four: an OpenRosa instance row
+/// has thirteen (see `openrosa_context`).
+macro_rules! pad {
+    () => {
+        ", '', '', '', '', '', '', '', '', ''"
+    };
 }
 
 /// Records of a push that exist already, as tagged rows of the form context (see
-/// `submission_context`); a list of ids follows.
-const EXISTING_RECORDS: &str =
-    "SELECT 'r', record_id, collection, '' FROM records WHERE record_id IN ";
+/// `openrosa_context`); a list of ids follows.
+const EXISTING_RECORDS: &str = concat!(
+    "SELECT 'r', record_id, collection, ''",
+    pad!(),
+    " FROM records WHERE record_id IN "
+);
 
 fn corrupt(e: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(e.to_string())
@@ -183,15 +223,37 @@ impl Storage {
         scopes: &HashSet<&Scope>,
         records: &HashSet<(&RecordId, &Collection)>,
     ) -> Result<SubmissionContext, StorageError> {
+        Ok(self.openrosa_context(&[], forms, scopes, records).await?.0)
+    }
+
+    /// The form context of a submission, with the OpenRosa instances of these ids, in one
+    /// read: an OpenRosa request learns at once whether its instance came before, whether its
+    /// form is closed, which municipality its facility is in, and what its check needs.
+    pub async fn openrosa_context(
+        &self,
+        instance_ids: &[&str],
+        forms: &HashSet<FormRef>,
+        scopes: &HashSet<&Scope>,
+        records: &HashSet<(&RecordId, &Collection)>,
+    ) -> Result<(SubmissionContext, Vec<super::OpenRosaInstance>), StorageError> {
         let mut ctx = SubmissionContext::default();
         for form in forms {
             if let Some(def) = self.form(&form.id, form.version).await? {
                 ctx.forms.insert(form.clone(), def);
             }
         }
+        ctx.asked = Asked {
+            forms: forms.clone(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            records: records
+                .iter()
+                .map(|(id, c)| (id.to_string(), c.to_string()))
+                .collect(),
+        };
         // One statement for the rest, whatever a push holds: what it reads is small, and each
         // statement costs a round trip to the database (on the OpenRosa path, per request).
-        // Rows are tagged by kind: c closed form, f facility, v village, r existing record.
+        // Rows are tagged by kind: c closed form, f facility, v village, r existing record,
+        // i OpenRosa instance; every row has the instance's thirteen text columns.
         let ids: Vec<String> = records.iter().map(|(id, _)| id.to_string()).collect();
         let mut chunks = ids.chunks(900);
         let mut q = Sql::new(self.backend());
@@ -202,26 +264,39 @@ impl Storage {
             }
             parts += 1;
         };
-        if !forms.is_empty() {
+        if !instance_ids.is_empty() {
             union(&mut q);
             q.push_mut(
-                "SELECT 'c', form_id, CAST(version AS TEXT), '' FROM forms \
-                 WHERE closed_at_ms IS NOT NULL",
+                "SELECT 'i', instance_id, form_id, CAST(form_version AS TEXT), collection, \
+                 record_id, device_id, COALESCE(deprecated_id, ''), xml_sha256, xml, \
+                 CAST(complete AS TEXT), outcome, CAST(received_at_ms AS TEXT) \
+                 FROM openrosa_submissions WHERE instance_id IN ",
             );
+            q.bind_list(instance_ids.iter().copied());
+        }
+        if !forms.is_empty() {
+            union(&mut q);
+            q.push_mut(concat!(
+                "SELECT 'c', form_id, CAST(version AS TEXT), ''",
+                pad!(),
+                " FROM forms WHERE closed_at_ms IS NOT NULL"
+            ));
         }
         if !scopes.is_empty() {
             let codes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
             union(&mut q);
-            q.push_mut(
-                "SELECT 'f', code, municipality_code, kind FROM facilities \
-                 WHERE municipality_code IN ",
-            );
+            q.push_mut(concat!(
+                "SELECT 'f', code, municipality_code, kind",
+                pad!(),
+                " FROM facilities WHERE municipality_code IN "
+            ));
             q.bind_list(codes.iter().copied());
             union(&mut q);
-            q.push_mut(
-                "SELECT 'v', code, parent_code, '' FROM territories \
-                 WHERE level = 'village' AND parent_code IN ",
-            );
+            q.push_mut(concat!(
+                "SELECT 'v', code, parent_code, ''",
+                pad!(),
+                " FROM territories WHERE level = 'village' AND parent_code IN "
+            ));
             q.bind_list(codes.iter().copied());
         }
         if let Some(chunk) = chunks.next() {
@@ -239,8 +314,13 @@ impl Storage {
             q.bind_list(chunk.iter().map(String::as_str));
             rows.extend(sql::query_all(&self.db, q).await?);
         }
+        let mut instances = Vec::new();
         for row in rows {
             let kind: String = row.try_get_by_index(0)?;
+            if kind == "i" {
+                instances.push(super::openrosa::instance_from_text(&row, 1)?);
+                continue;
+            }
             let (a, b, c): (String, String, String) = (
                 row.try_get_by_index(1)?,
                 row.try_get_by_index(2)?,
@@ -263,6 +343,6 @@ impl Storage {
                 }
             }
         }
-        Ok(ctx)
+        Ok((ctx, instances))
     }
 }

@@ -98,6 +98,35 @@ impl Storage {
     }
 }
 
+/// An instance from a row whose twelve columns from `at` on are its fields as text, as the
+/// union of `openrosa_context` reads them (an empty `deprecated_id` is none).
+pub(super) fn instance_from_text(
+    row: &sea_orm::QueryResult,
+    at: usize,
+) -> Result<OpenRosaInstance, StorageError> {
+    let text = |i: usize| row.try_get_by_index::<String>(at + i);
+    let number = |i: usize| -> Result<i64, StorageError> {
+        text(i)?.trim().parse().map_err(|_| {
+            StorageError::Corrupt("an OpenRosa instance has a number that is not one".into())
+        })
+    };
+    let deprecated_id = text(6)?;
+    Ok(OpenRosaInstance {
+        instance_id: text(0)?,
+        form_id: text(1)?,
+        form_version: u32::try_from(number(2)?).unwrap_or_default(),
+        collection: text(3)?,
+        record_id: text(4)?,
+        device_id: text(5)?,
+        deprecated_id: (!deprecated_id.is_empty()).then_some(deprecated_id),
+        xml_sha256: text(7)?,
+        xml: text(8)?,
+        complete: number(9)? != 0,
+        outcome: text(10)?,
+        received_at_ms: number(11)?,
+    })
+}
+
 /// Keeps instances as received, or notes on those kept before that more of them arrived; an
 /// instance twice in one batch (a retry racing its first try) is kept once, as the later says.
 pub(crate) async fn keep(

@@ -14,7 +14,9 @@ pub use clock::ServerClock;
 pub use collections::{CollectionAccess, collection_access};
 pub use cursor::Cursor;
 pub use pull::{PullOutcome, pull};
-pub use push::{CheckedPush, PushContext, check_pushes, merge_checked, push, push_many};
+pub use push::{
+    CheckedPush, PushContext, check_pushes, check_pushes_with, merge_checked, push, push_many,
+};
 
 /// Milliseconds since the Unix epoch, by the server's wall clock.
 pub fn now_ms() -> u64 {

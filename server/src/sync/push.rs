@@ -70,6 +70,15 @@ pub async fn check_pushes(
     ctx: &PushContext<'_>,
     pushes: &[(&AuthedDevice, &[Box<RawValue>])],
 ) -> Result<Vec<CheckedPush>, AppError> {
+    check_pushes_with(ctx, pushes, None).await
+}
+
+/// As [`check_pushes`], with the form context read already where the caller has it.
+pub async fn check_pushes_with(
+    ctx: &PushContext<'_>,
+    pushes: &[(&AuthedDevice, &[Box<RawValue>])],
+    prefetched: Option<&crate::storage::SubmissionContext>,
+) -> Result<Vec<CheckedPush>, AppError> {
     for (_, raw_ops) in pushes {
         if raw_ops.len() > MAX_OPS_PER_PUSH {
             return Err(AppError::TooManyOps {
@@ -109,7 +118,7 @@ pub async fn check_pushes(
 
     // Form checks read the database, so they run once for all the ops.
     let all: Vec<&CheckedOp> = pending.iter().flat_map(|p| p.checked.iter()).collect();
-    let mut problems = super::submission::check(ctx.storage, &all)
+    let mut problems = super::submission::check_with(ctx.storage, &all, prefetched)
         .await?
         .into_iter();
     for p in &mut pending {

@@ -10,10 +10,13 @@ use sync_protocol::{Change, RejectCode};
 
 use crate::storage::{CheckedOp, Quarantined, Storage, StorageError, SubmissionContext};
 
-/// One answer per op: `None` when it passes.
-pub async fn check(
+/// One answer per op: `None` when it passes. `prefetched` is a context the caller read already
+/// (an OpenRosa request reads it with its instance): it is used when it covers the ops, and
+/// read again when it does not.
+pub async fn check_with(
     storage: &Storage,
     ops: &[&CheckedOp],
+    prefetched: Option<&SubmissionContext>,
 ) -> Result<Vec<Option<Quarantined>>, StorageError> {
     let mut forms = HashSet::new();
     let mut scopes = HashSet::new();
@@ -41,14 +44,21 @@ pub async fn check(
     if records.is_empty() {
         return Ok(ops.iter().map(|_| None).collect());
     }
-    let ctx = storage
-        .submission_context(&forms, &scopes, &records)
-        .await?;
+    let read;
+    let ctx = match prefetched {
+        Some(ctx) if ctx.covers(&forms, &scopes, &records) => ctx,
+        _ => {
+            read = storage
+                .submission_context(&forms, &scopes, &records)
+                .await?;
+            &read
+        }
+    };
     let mut created_in_batch = HashSet::new();
     Ok(ops
         .iter()
         .map(|checked| {
-            let (code, field, message) = check_one(checked, &ctx, &mut created_in_batch)?;
+            let (code, field, message) = check_one(checked, ctx, &mut created_in_batch)?;
             Some(Quarantined {
                 op_id: Some(checked.op.op_id),
                 code,
