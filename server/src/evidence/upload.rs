@@ -210,16 +210,20 @@ async fn finish(
     status(storage, sha256).await
 }
 
-/// A whole photo at once (an OpenRosa attachment arrives whole): checked, processed and kept
-/// without the resumable upload's pieces, in one commit. The same photo twice is kept once.
-pub async fn put_whole(
-    storage: &Storage,
+/// The SHA-256 of a photo's bytes, as photos are named.
+pub fn hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A whole photo at once (an OpenRosa attachment arrives whole, and the caller knows it is not
+/// stored yet): checked, processed and its copies written, without the resumable upload's
+/// pieces. Answers the row to store with the submission, in the same commit: until then the
+/// copies are there but the photo is not, and the same bytes sent again are processed again.
+pub async fn prepare_whole(
     evidence: &Evidence,
-    actor: &str,
+    sha256: &str,
     bytes: Bytes,
-    now_ms: i64,
-) -> Result<String, UploadError> {
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+) -> Result<PhotoBlob, UploadError> {
     let limit = evidence.limits.max_input_bytes as u64;
     if bytes.len() as u64 > limit {
         return Err(UploadError::TooLarge {
@@ -227,20 +231,8 @@ pub async fn put_whole(
             limit,
         });
     }
-    if status(storage, &sha256).await?.complete {
-        return Ok(sha256);
-    }
     let (original, processed) = process(evidence, bytes).await?;
-    keep(
-        storage, evidence, actor, &sha256, original, processed, now_ms,
-    )
-    .await?;
-    // A visit may already name this photo (an edit, or a split submission's later part).
-    let visits = storage.visits_with_photo(&sha256).await?;
-    if !visits.is_empty() {
-        super::flags::recompute(storage, &visits, now_ms).await?;
-    }
-    Ok(sha256)
+    write_copies(evidence, sha256, original, processed).await
 }
 
 /// The blob a thumbnail of this size is kept as.
@@ -276,10 +268,8 @@ pub async fn read_copy(
     }
 }
 
-/// Writes a processed photo's copies, side by side (each is a file written and synced on its
-/// own), then its row: the row is what says the photo is here, so it comes only once every copy
-/// is durable. A thumbnail that is the stripped copy itself (an upright JPEG no larger than its
-/// size) is not written twice; it is served from the stripped copy.
+/// Writes a processed photo's copies and then its row: the row is what says the photo is
+/// here, so it comes only once every copy is durable.
 async fn keep(
     storage: &Storage,
     evidence: &Evidence,
@@ -289,6 +279,21 @@ async fn keep(
     processed: media::Processed,
     now_ms: i64,
 ) -> Result<(), UploadError> {
+    let photo = write_copies(evidence, sha256, original, processed).await?;
+    storage.store_photo_blob(&photo, actor, now_ms).await?;
+    Ok(())
+}
+
+/// Writes a processed photo's copies side by side (each is a file written and synced on its
+/// own) and answers the row that, stored, says they are there. A thumbnail that is the
+/// stripped copy itself (an upright JPEG no larger than its size) is not written twice; it is
+/// served from the stripped copy (see [`read_copy`]).
+async fn write_copies(
+    evidence: &Evidence,
+    sha256: &str,
+    original: Bytes,
+    processed: media::Processed,
+) -> Result<PhotoBlob, UploadError> {
     let blobs = &evidence.blobs;
     let total = original.len();
     let stripped = Bytes::from(processed.stripped);
@@ -313,7 +318,7 @@ async fn keep(
             .map(|(name, (_, bytes))| blobs.put(name, bytes)),
     )
     .await?;
-    let photo = PhotoBlob {
+    Ok(PhotoBlob {
         sha256: sha256.to_owned(),
         bytes: total as i64,
         format: processed.format.as_str().to_owned(),
@@ -321,9 +326,7 @@ async fn keep(
         height: processed.height.into(),
         exif: serde_json::to_value(&processed.exif)
             .map_err(|e| StorageError::Corrupt(e.to_string()))?,
-    };
-    storage.store_photo_blob(&photo, actor, now_ms).await?;
-    Ok(())
+    })
 }
 
 /// Forgets uploads no phone continued for `max_age_ms`: their pieces and their row. A phone that

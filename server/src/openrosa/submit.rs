@@ -21,7 +21,7 @@ use super::instance::{self, Instance, InstanceError};
 use super::{ACCEPT_LENGTH_HEADER, OpenRosaDevice, OpenRosaError, VERSION_HEADER, xml};
 use crate::api::AppState;
 use crate::evidence::upload::{self, UploadError};
-use crate::storage::{OpenRosaInstance, Storage, SubmissionContext};
+use crate::storage::{OpenRosaContext, OpenRosaInstance, PhotoBlob, Storage, SubmissionContext};
 use crate::sync::now_ms;
 
 /// Names ids derived from instance ids, so that they differ from any other UUID v5 here.
@@ -156,13 +156,22 @@ pub async fn submit(
     let xml_text = String::from_utf8_lossy(&parts.xml).into_owned();
     let xml_sha256 = hex::encode(Sha256::digest(&parts.xml));
     let fresh_record = derived(&instance.instance_id).to_string();
-    let (context, instances) = read_context(
+    let hashes: Vec<String> = parts
+        .attachments
+        .iter()
+        .map(|(_, bytes)| upload::hash(bytes))
+        .collect();
+    let OpenRosaContext {
+        check: context,
+        instances,
+        stored_photos,
+    } = read_context(
         &app.storage,
         &caller,
         &instance,
         &form,
         &fresh_record,
-        &parts.attachments,
+        (&parts.attachments, &hashes),
     )
     .await?;
     let form_ref = FormRef {
@@ -203,23 +212,21 @@ pub async fn submit(
         .map_or(fresh_record, |i| i.record_id.clone());
     let scope = scope_of(&caller, &instance, &form, &context)?;
     let now = now_ms();
-    let actor = format!("device:{}", caller.device.device_id);
 
     // Attachments first: a photo that is not one refuses the submission before any record.
+    // Their rows are stored with the submission, in its commit.
     let mut photos = Vec::new();
-    for (file, bytes) in &parts.attachments {
+    let mut new_photos: Vec<PhotoBlob> = Vec::new();
+    for ((file, bytes), sha) in parts.attachments.iter().zip(hashes) {
         if bytes.is_empty() {
             return Err(bad("bad_attachment", format!("attachment {file} is empty")));
         }
-        let sha = upload::put_whole(
-            &app.storage,
-            &app.evidence,
-            &actor,
-            bytes.clone(),
-            now as i64,
-        )
-        .await
-        .map_err(|e| attachment_error(file, e))?;
+        if !stored_photos.contains(&sha) && !new_photos.iter().any(|p| p.sha256 == sha) {
+            let row = upload::prepare_whole(&app.evidence, &sha, bytes.clone())
+                .await
+                .map_err(|e| attachment_error(file, e))?;
+            new_photos.push(row);
+        }
         photos.push((file.clone(), sha));
     }
 
@@ -308,7 +315,8 @@ pub async fn submit(
             "internal",
             "the server could not complete this; send it again later",
         )
-    })?;
+    })?
+    .with_photos(new_photos.clone());
     let batcher = app
         .openrosa
         .get_or_init(|| super::batch::Batcher::spawn(std::sync::Arc::downgrade(&app)));
@@ -323,6 +331,23 @@ pub async fn submit(
                 "the server could not complete this; nothing was lost on the phone, send it again later",
             )
         })?;
+    // Records this submission did not write may name a photo that only now arrived (the
+    // projector derives the flags of those it wrote).
+    for photo in &new_photos {
+        let visits: Vec<String> = app
+            .storage
+            .visits_with_photo(&photo.sha256)
+            .await?
+            .into_iter()
+            .filter(|v| *v != record_id)
+            .collect();
+        if !visits.is_empty()
+            && let Err(e) =
+                crate::evidence::flags::recompute(&app.storage, &visits, now as i64).await
+        {
+            tracing::warn!(error = %e, "evidence flags after an OpenRosa photo failed; run `jmet flags rebuild`");
+        }
+    }
     if let Some(reason) = outcome.strip_prefix("rejected: ") {
         return Err(bad(
             "rejected",
@@ -402,10 +427,11 @@ async fn read_context(
     instance: &Instance,
     form: &FormDef,
     fresh_record: &str,
-    attachments: &[(String, Bytes)],
-) -> Result<(SubmissionContext, Vec<OpenRosaInstance>), OpenRosaError> {
+    (attachments, hashes): (&[(String, Bytes)], &[String]),
+) -> Result<OpenRosaContext, OpenRosaError> {
     let mut ids = vec![instance.instance_id.as_str()];
     ids.extend(instance.deprecated_id.as_deref());
+    let hashes: Vec<&str> = hashes.iter().map(String::as_str).collect();
     let forms = HashSet::from([FormRef {
         id: form.id.clone(),
         version: form.version,
@@ -422,7 +448,7 @@ async fn read_context(
     }
     let records: HashSet<(&RecordId, &Collection)> = records.iter().map(|(r, c)| (r, c)).collect();
     Ok(storage
-        .openrosa_context(&ids, &forms, &scopes, &records)
+        .openrosa_context(&ids, &hashes, &forms, &scopes, &records)
         .await?)
 }
 

@@ -1,8 +1,9 @@
 //! Evidence: uploads in progress, processed photos, which visit a photo record belongs to, GPS
 //! thresholds, and the flags the checks raise.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::Value;
 use sync_protocol::{DeviceId, Scope};
 
@@ -173,41 +174,8 @@ impl Storage {
         actor: &str,
         now_ms: i64,
     ) -> Result<(), StorageError> {
-        let backend = self.backend();
         let write = self.write().await?;
-        let q = Sql::new(backend)
-            .push("INSERT INTO photo_blobs (sha256, bytes, format, width, height, exif, stored_at_ms) VALUES (")
-            .bind(blob.sha256.as_str())
-            .push(", ")
-            .bind(blob.bytes)
-            .push(", ")
-            .bind(blob.format.as_str())
-            .push(", ")
-            .bind(blob.width as i32)
-            .push(", ")
-            .bind(blob.height as i32)
-            .push(", ")
-            .bind(blob.exif.to_string())
-            .push(", ")
-            .bind(now_ms)
-            .push(") ON CONFLICT (sha256) DO NOTHING");
-        let inserted = sql::execute(&write.tx, q).await? == 1;
-        let q = Sql::new(backend)
-            .push("DELETE FROM uploads WHERE sha256 = ")
-            .bind(blob.sha256.as_str());
-        sql::execute(&write.tx, q).await?;
-        if inserted {
-            let detail = serde_json::json!({"sha256": blob.sha256, "bytes": blob.bytes, "format": blob.format});
-            audit::record(
-                &write.tx,
-                backend,
-                now_ms,
-                actor,
-                "photo.store",
-                detail.to_string(),
-            )
-            .await?;
-        }
+        store_photo_rows(&write.tx, self.backend(), &[(blob, actor)], now_ms).await?;
         write.tx.commit().await?;
         Ok(())
     }
@@ -647,5 +615,61 @@ pub(crate) async fn note_received(
         q.push_mut(" ON CONFLICT (record_id, collection) DO NOTHING");
         sql::execute(tx, q).await?;
     }
+    Ok(())
+}
+
+/// Records processed photos inside the caller's write transaction: their rows, the end of any
+/// upload of the same bytes, and an audit entry for each photo not stored before.
+pub(crate) async fn store_photo_rows(
+    tx: &impl ConnectionTrait,
+    backend: DbBackend,
+    photos: &[(&PhotoBlob, &str)],
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    let mut seen = HashSet::new();
+    let photos: Vec<&(&PhotoBlob, &str)> = photos
+        .iter()
+        .filter(|(blob, _)| seen.insert(blob.sha256.as_str()))
+        .collect();
+    if photos.is_empty() {
+        return Ok(());
+    }
+    let mut inserted = HashSet::new();
+    for chunk in photos.chunks(500) {
+        let mut q = Sql::new(backend).push(
+            "INSERT INTO photo_blobs (sha256, bytes, format, width, height, exif, stored_at_ms) \
+             VALUES ",
+        );
+        for (i, (blob, _)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push_mut(", ");
+            }
+            q.bind_list([
+                sea_orm::Value::from(blob.sha256.as_str()),
+                blob.bytes.into(),
+                blob.format.as_str().into(),
+                (blob.width as i32).into(),
+                (blob.height as i32).into(),
+                blob.exif.to_string().into(),
+                now_ms.into(),
+            ]);
+        }
+        q.push_mut(" ON CONFLICT (sha256) DO NOTHING RETURNING sha256");
+        for row in sql::query_all(tx, q).await? {
+            inserted.insert(row.try_get_by_index::<String>(0)?);
+        }
+        let mut q = Sql::new(backend).push("DELETE FROM uploads WHERE sha256 IN ");
+        q.bind_list(chunk.iter().map(|(blob, _)| blob.sha256.as_str()));
+        sql::execute(tx, q).await?;
+    }
+    let entries: Vec<(String, String)> = photos
+        .iter()
+        .filter(|(blob, _)| inserted.contains(&blob.sha256))
+        .map(|(blob, actor)| {
+            let detail = serde_json::json!({"sha256": blob.sha256, "bytes": blob.bytes, "format": blob.format});
+            ((*actor).to_owned(), detail.to_string())
+        })
+        .collect();
+    audit::record_many(tx, backend, now_ms, "photo.store", &entries).await?;
     Ok(())
 }

@@ -43,6 +43,16 @@ struct Asked {
     records: HashSet<(String, String)>,
 }
 
+/// What an OpenRosa request reads before it processes anything (see `openrosa_context`).
+pub struct OpenRosaContext {
+    /// What checking its ops against their form needs.
+    pub check: SubmissionContext,
+    /// Its instance and the one it replaces, those that came before.
+    pub instances: Vec<super::OpenRosaInstance>,
+    /// Its attachments already stored, by SHA-256.
+    pub stored_photos: HashSet<String>,
+}
+
 impl SubmissionContext {
     /// Whether this context answers everything a check of these needs.
     pub fn covers(
@@ -223,19 +233,24 @@ impl Storage {
         scopes: &HashSet<&Scope>,
         records: &HashSet<(&RecordId, &Collection)>,
     ) -> Result<SubmissionContext, StorageError> {
-        Ok(self.openrosa_context(&[], forms, scopes, records).await?.0)
+        Ok(self
+            .openrosa_context(&[], &[], forms, scopes, records)
+            .await?
+            .check)
     }
 
-    /// The form context of a submission, with the OpenRosa instances of these ids, in one
-    /// read: an OpenRosa request learns at once whether its instance came before, whether its
-    /// form is closed, which municipality its facility is in, and what its check needs.
+    /// The form context of a submission, with the OpenRosa instances of these ids and which of
+    /// these photos are stored, in one read: an OpenRosa request learns at once whether its
+    /// instance came before, whether its form is closed, which municipality its facility is
+    /// in, which attachments it must process, and what the check of its ops needs.
     pub async fn openrosa_context(
         &self,
         instance_ids: &[&str],
+        photos: &[&str],
         forms: &HashSet<FormRef>,
         scopes: &HashSet<&Scope>,
         records: &HashSet<(&RecordId, &Collection)>,
-    ) -> Result<(SubmissionContext, Vec<super::OpenRosaInstance>), StorageError> {
+    ) -> Result<OpenRosaContext, StorageError> {
         let mut ctx = SubmissionContext::default();
         for form in forms {
             if let Some(def) = self.form(&form.id, form.version).await? {
@@ -253,7 +268,8 @@ impl Storage {
         // One statement for the rest, whatever a push holds: what it reads is small, and each
         // statement costs a round trip to the database (on the OpenRosa path, per request).
         // Rows are tagged by kind: c closed form, f facility, v village, r existing record,
-        // i OpenRosa instance; every row has the instance's thirteen text columns.
+        // i OpenRosa instance, p stored photo; every row has the instance's thirteen text
+        // columns.
         let ids: Vec<String> = records.iter().map(|(id, _)| id.to_string()).collect();
         let mut chunks = ids.chunks(900);
         let mut q = Sql::new(self.backend());
@@ -273,6 +289,15 @@ impl Storage {
                  FROM openrosa_submissions WHERE instance_id IN ",
             );
             q.bind_list(instance_ids.iter().copied());
+        }
+        if !photos.is_empty() {
+            union(&mut q);
+            q.push_mut(concat!(
+                "SELECT 'p', sha256, '', ''",
+                pad!(),
+                " FROM photo_blobs WHERE sha256 IN "
+            ));
+            q.bind_list(photos.iter().copied());
         }
         if !forms.is_empty() {
             union(&mut q);
@@ -315,10 +340,15 @@ impl Storage {
             rows.extend(sql::query_all(&self.db, q).await?);
         }
         let mut instances = Vec::new();
+        let mut stored_photos = HashSet::new();
         for row in rows {
             let kind: String = row.try_get_by_index(0)?;
             if kind == "i" {
                 instances.push(super::openrosa::instance_from_text(&row, 1)?);
+                continue;
+            }
+            if kind == "p" {
+                stored_photos.insert(row.try_get_by_index::<String>(1)?);
                 continue;
             }
             let (a, b, c): (String, String, String) = (
@@ -343,6 +373,10 @@ impl Storage {
                 }
             }
         }
-        Ok((ctx, instances))
+        Ok(OpenRosaContext {
+            check: ctx,
+            instances,
+            stored_photos,
+        })
     }
 }

@@ -39,7 +39,7 @@ pub use devices::{AuthedDevice, NewDevice};
 pub use enrollment::{EnrollError, EnrollmentCode};
 pub use evidence::{MergedRecord, PhotoBlob, StoredFlag, UploadState, VisitPlace};
 pub use facilities::StoredFacility;
-pub use forms::{FormSummary, SubmissionContext};
+pub use forms::{FormSummary, OpenRosaContext, SubmissionContext};
 pub use history::{CommentEntry, HistoryEntry, ReviewEntry};
 pub use indicators::{IndicatorView, MePlan};
 pub use open::{ApprovedSubmission, ChainLink, ChainPosition, FacilityVisits, PublishedHead};

@@ -104,12 +104,14 @@ impl Storage {
     /// Several devices' pushes merged in one transaction (a batch of OpenRosa submissions):
     /// one commit instead of one per submission. The submissions applied are noted as received
     /// (the review queue's arrival time) in the same transaction, and `keep` makes the rows the
-    /// caller keeps beside them (OpenRosa's instances) from the verdicts, so that a batch costs
-    /// one commit in all. Answers each push's verdicts.
+    /// caller keeps beside them (OpenRosa's instances) from the verdicts, and the rows of the
+    /// photos that came with them (processed, their bytes in the blob store) are stored, so that
+    /// a batch costs one commit in all. Answers each push's verdicts.
     pub async fn apply_pushes<F>(
         &self,
         received_at_ms: i64,
         pushes: &[(DeviceId, &[CheckedOp], &[Quarantined])],
+        photos: &[(&super::PhotoBlob, &str)],
         keep: F,
     ) -> Result<Vec<Vec<Verdict>>, StorageError>
     where
@@ -142,6 +144,7 @@ impl Storage {
         }
         super::evidence::note_received(&write.tx, backend, &received, received_at_ms).await?;
         super::openrosa::keep(&write.tx, backend, &keep(&out), received_at_ms).await?;
+        super::evidence::store_photo_rows(&write.tx, backend, photos, received_at_ms).await?;
         write.tx.commit().await?;
         Ok(out)
     }

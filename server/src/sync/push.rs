@@ -61,6 +61,17 @@ pub struct CheckedPush {
     checked: Vec<CheckedOp>,
     positions: Vec<usize>,
     refused: Vec<Quarantined>,
+    /// Photos that came with the push (an OpenRosa submission's attachments, processed, their
+    /// bytes in the blob store), stored in the merge's transaction.
+    photos: Vec<crate::storage::PhotoBlob>,
+}
+
+impl CheckedPush {
+    /// Stores these photos' rows with the push.
+    pub fn with_photos(mut self, photos: Vec<crate::storage::PhotoBlob>) -> Self {
+        self.photos = photos;
+        self
+    }
 }
 
 /// Checks pushes against their devices, the clock and their forms, reading the database once
@@ -96,6 +107,7 @@ pub async fn check_pushes_with(
             checked: Vec::with_capacity(raw_ops.len()),
             positions: Vec::with_capacity(raw_ops.len()),
             refused: Vec::new(),
+            photos: Vec::new(),
         };
         for (i, raw) in raw_ops.iter().enumerate() {
             match check(raw.get(), device, now, ctx.max_clock_skew_ms) {
@@ -161,9 +173,18 @@ where
         .zip(&pending)
         .map(|(device, p)| (device.device_id, p.checked.as_slice(), p.refused.as_slice()))
         .collect();
+    let actors: Vec<String> = devices
+        .iter()
+        .map(|d| format!("device:{}", d.device_id))
+        .collect();
+    let photos: Vec<(&crate::storage::PhotoBlob, &str)> = pending
+        .iter()
+        .zip(&actors)
+        .flat_map(|(p, actor)| p.photos.iter().map(move |blob| (blob, actor.as_str())))
+        .collect();
     let verdicts = ctx
         .storage
-        .apply_pushes(now as i64, &batch, |verdicts| {
+        .apply_pushes(now as i64, &batch, &photos, |verdicts| {
             let refusals: Vec<Vec<String>> = pending
                 .iter()
                 .zip(verdicts)
