@@ -161,8 +161,25 @@ struct Bench {
     photo: Vec<u8>,
 }
 
-/// Posts submissions `from..to` from eight clients; answers the seconds taken.
-async fn post_range(bench: &Arc<Bench>, from: usize, to: usize, photos: bool) -> f64 {
+/// How long the answers took: the 99th percentile and the longest, in milliseconds.
+struct Waits {
+    p99_ms: f64,
+    longest_ms: f64,
+}
+
+impl std::fmt::Display for Waits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "answered within {:.0} ms (99%), {:.0} ms at most",
+            self.p99_ms, self.longest_ms
+        )
+    }
+}
+
+/// Posts submissions `from..to` from eight clients; answers the seconds taken and how long
+/// the answers took.
+async fn post_range(bench: &Arc<Bench>, from: usize, to: usize, photos: bool) -> (f64, Waits) {
     let next = Arc::new(AtomicUsize::new(from));
     let started = Instant::now();
     let mut clients = Vec::new();
@@ -170,11 +187,13 @@ async fn post_range(bench: &Arc<Bench>, from: usize, to: usize, photos: bool) ->
         let bench = bench.clone();
         let next = next.clone();
         clients.push(tokio::spawn(async move {
+            let mut waits = Vec::new();
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= to {
                     break;
                 }
+                let sent = Instant::now();
                 let photo = photos.then(|| (format!("p{n}.jpg"), distinct_photo(&bench.photo, n)));
                 let body = multipart(&instance(n, photos), photo);
                 let token = &bench.tokens[n % MUNICIPALITIES];
@@ -194,16 +213,34 @@ async fn post_range(bench: &Arc<Bench>, from: usize, to: usize, photos: bool) ->
                 if status != 201 {
                     panic!("{status}: {}", response.text().await.unwrap_or_default());
                 }
+                waits.push(sent.elapsed().as_secs_f64() * 1000.0);
             }
+            waits
         }));
     }
+    let mut waits = Vec::new();
     for c in clients {
-        c.await.unwrap();
+        waits.extend(c.await.unwrap());
     }
-    started.elapsed().as_secs_f64()
+    let secs = started.elapsed().as_secs_f64();
+    waits.sort_by(f64::total_cmp);
+    let at =
+        |q: f64| waits.get(((waits.len() as f64 * q) as usize).min(waits.len().saturating_sub(1)));
+    let waits = Waits {
+        p99_ms: at(0.99).copied().unwrap_or(0.0),
+        longest_ms: waits.last().copied().unwrap_or(0.0),
+    };
+    (secs, waits)
 }
 
 fn main() {
+    // `RUST_LOG=jmet=debug` shows what the server does meanwhile, e.g. each projector run.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let postgres = std::env::args().any(|a| a == "postgres");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -297,21 +334,21 @@ async fn run(postgres: bool) {
     });
 
     let mut done = 0;
-    let secs = post_range(&bench, done, done + photos, true).await;
+    let (secs, waits) = post_range(&bench, done, done + photos, true).await;
     done += photos;
     println!(
-        "with a photo, empty database: {photos} in {secs:.1} s = {:.0} per second (goal 300)",
+        "with a photo, empty database: {photos} in {secs:.1} s = {:.0} per second (goal 300); {waits}",
         photos as f64 / secs
     );
     let started = Instant::now();
     let mut loaded = 0;
     while loaded < total {
         let n = WINDOW.min(total - loaded);
-        let secs = post_range(&bench, done, done + n, false).await;
+        let (secs, waits) = post_range(&bench, done, done + n, false).await;
         done += n;
         loaded += n;
         println!(
-            "without photos: {n} more in {secs:.1} s = {:.0} per second ({done} submissions stored, {:.0} s in all)",
+            "without photos: {n} more in {secs:.1} s = {:.0} per second ({done} submissions stored, {:.0} s in all); {waits}",
             n as f64 / secs,
             started.elapsed().as_secs_f64()
         );
@@ -321,10 +358,10 @@ async fn run(postgres: bool) {
         started.elapsed().as_secs_f64(),
         loaded as f64 / started.elapsed().as_secs_f64()
     );
-    let secs = post_range(&bench, done, done + photos, true).await;
+    let (secs, waits) = post_range(&bench, done, done + photos, true).await;
     done += photos;
     println!(
-        "with a photo, {done} stored: {photos} in {secs:.1} s = {:.0} per second (goal 300)",
+        "with a photo, {done} stored: {photos} in {secs:.1} s = {:.0} per second (goal 300); {waits}",
         photos as f64 / secs
     );
     drop(storage);
