@@ -245,7 +245,7 @@ fn thumbnail_kind(size: u32) -> BlobKind {
 }
 
 /// The bytes of one copy of a kept photo. A thumbnail that was not written because it is the
-/// stripped copy itself (see [`keep`]) is read from there.
+/// stripped copy itself (see [`write_copies`]) is read from there.
 pub async fn read_copy(
     blobs: &BlobStore,
     photo: &PhotoBlob,
@@ -366,7 +366,7 @@ async fn assemble(evidence: &Evidence, sha256: &str, total: u64) -> Result<Bytes
         }
         whole.extend_from_slice(&piece);
     }
-    let got = hex::encode(Sha256::digest(&whole));
+    let got = hash(&whole);
     if got != sha256 || whole.len() as u64 != total {
         return Err(UploadError::HashMismatch {
             expected: sha256.to_owned(),

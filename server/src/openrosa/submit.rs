@@ -155,7 +155,7 @@ pub async fn submit(
     let form = submitted_form(&app.storage, &instance).await?;
     let xml_text = String::from_utf8_lossy(&parts.xml).into_owned();
     let xml_sha256 = hex::encode(Sha256::digest(&parts.xml));
-    let fresh_record = derived(&instance.instance_id).to_string();
+    let fresh = RecordId(derived(&instance.instance_id));
     let hashes: Vec<String> = parts
         .attachments
         .iter()
@@ -170,7 +170,7 @@ pub async fn submit(
         &caller,
         &instance,
         &form,
-        &fresh_record,
+        fresh,
         (&parts.attachments, &hashes),
     )
     .await?;
@@ -209,7 +209,7 @@ pub async fn submit(
     // A new instance's record is the one of the instance it replaces, else one of its own.
     let record_id = existing
         .or(previous)
-        .map_or(fresh_record, |i| i.record_id.clone());
+        .map_or_else(|| fresh.to_string(), |i| i.record_id.clone());
     let scope = scope_of(&caller, &instance, &form, &context)?;
     let now = now_ms();
 
@@ -217,15 +217,17 @@ pub async fn submit(
     // Their rows are stored with the submission, in its commit.
     let mut photos = Vec::new();
     let mut new_photos: Vec<PhotoBlob> = Vec::new();
+    let mut new_hashes: Vec<String> = Vec::new();
     for ((file, bytes), sha) in parts.attachments.iter().zip(hashes) {
         if bytes.is_empty() {
             return Err(bad("bad_attachment", format!("attachment {file} is empty")));
         }
-        if !stored_photos.contains(&sha) && !new_photos.iter().any(|p| p.sha256 == sha) {
+        if !stored_photos.contains(&sha) && !new_hashes.contains(&sha) {
             let row = upload::prepare_whole(&app.evidence, &sha, bytes.clone())
                 .await
                 .map_err(|e| attachment_error(file, e))?;
             new_photos.push(row);
+            new_hashes.push(sha.clone());
         }
         photos.push((file.clone(), sha));
     }
@@ -316,7 +318,7 @@ pub async fn submit(
             "the server could not complete this; send it again later",
         )
     })?
-    .with_photos(new_photos.clone());
+    .with_photos(new_photos);
     let batcher = app
         .openrosa
         .get_or_init(|| super::batch::Batcher::spawn(std::sync::Arc::downgrade(&app)));
@@ -333,10 +335,10 @@ pub async fn submit(
         })?;
     // Records this submission did not write may name a photo that only now arrived (the
     // projector derives the flags of those it wrote).
-    for photo in &new_photos {
+    for sha in &new_hashes {
         let visits: Vec<String> = app
             .storage
-            .visits_with_photo(&photo.sha256)
+            .visits_with_photo(sha)
             .await?
             .into_iter()
             .filter(|v| *v != record_id)
@@ -426,7 +428,7 @@ async fn read_context(
     caller: &OpenRosaDevice,
     instance: &Instance,
     form: &FormDef,
-    fresh_record: &str,
+    fresh: RecordId,
     (attachments, hashes): (&[(String, Bytes)], &[String]),
 ) -> Result<OpenRosaContext, OpenRosaError> {
     let mut ids = vec![instance.instance_id.as_str()];
@@ -437,13 +439,11 @@ async fn read_context(
         version: form.version,
     }]);
     let scopes: HashSet<&Scope> = caller.device.scopes.iter().collect();
-    let mut records: Vec<(RecordId, Collection)> = Vec::new();
-    if let Ok(id) = fresh_record.parse::<RecordId>() {
-        records.push((id, form.collection.clone()));
-        if let Ok(photos) = Collection::parse("photos") {
-            for (file, _) in attachments {
-                records.push((RecordId(photo_record(fresh_record, file)), photos.clone()));
-            }
+    let mut records: Vec<(RecordId, Collection)> = vec![(fresh, form.collection.clone())];
+    if let Ok(photos) = Collection::parse("photos") {
+        let record = fresh.to_string();
+        for (file, _) in attachments {
+            records.push((RecordId(photo_record(&record, file)), photos.clone()));
         }
     }
     let records: HashSet<(&RecordId, &Collection)> = records.iter().map(|(r, c)| (r, c)).collect();

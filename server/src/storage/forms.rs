@@ -282,12 +282,10 @@ impl Storage {
         };
         if !instance_ids.is_empty() {
             union(&mut q);
-            q.push_mut(
-                "SELECT 'i', instance_id, form_id, CAST(form_version AS TEXT), collection, \
-                 record_id, device_id, COALESCE(deprecated_id, ''), xml_sha256, xml, \
-                 CAST(complete AS TEXT), outcome, CAST(received_at_ms AS TEXT) \
-                 FROM openrosa_submissions WHERE instance_id IN ",
-            );
+            q.push_mut(&format!(
+                "SELECT 'i', {} FROM openrosa_submissions WHERE instance_id IN ",
+                super::openrosa::INSTANCE_AS_TEXT
+            ));
             q.bind_list(instance_ids.iter().copied());
         }
         if !photos.is_empty() {

@@ -31,29 +31,14 @@ impl Storage {
         instance_id: &str,
     ) -> Result<Option<OpenRosaInstance>, StorageError> {
         let q = Sql::new(self.backend())
-            .push(
-                "SELECT instance_id, form_id, form_version, collection, record_id, device_id, \
-                 deprecated_id, xml_sha256, xml, complete, outcome, received_at_ms \
-                 FROM openrosa_submissions WHERE instance_id = ",
-            )
+            .push(&format!(
+                "SELECT {INSTANCE_AS_TEXT} FROM openrosa_submissions WHERE instance_id = "
+            ))
             .bind(instance_id);
-        let Some(row) = sql::query_all(&self.db, q).await?.into_iter().next() else {
-            return Ok(None);
-        };
-        Ok(Some(OpenRosaInstance {
-            instance_id: row.try_get_by_index(0)?,
-            form_id: row.try_get_by_index(1)?,
-            form_version: u32::try_from(row.try_get_by_index::<i32>(2)?).unwrap_or_default(),
-            collection: row.try_get_by_index(3)?,
-            record_id: row.try_get_by_index(4)?,
-            device_id: row.try_get_by_index(5)?,
-            deprecated_id: row.try_get_by_index(6)?,
-            xml_sha256: row.try_get_by_index(7)?,
-            xml: row.try_get_by_index(8)?,
-            complete: row.try_get_by_index::<i32>(9)? != 0,
-            outcome: row.try_get_by_index(10)?,
-            received_at_ms: row.try_get_by_index(11)?,
-        }))
+        match sql::query_all(&self.db, q).await?.first() {
+            Some(row) => Ok(Some(instance_from_text(row, 0)?)),
+            None => Ok(None),
+        }
     }
 
     /// Closes a form version to new submissions (through any path); answers whether it was open.
@@ -98,8 +83,14 @@ impl Storage {
     }
 }
 
-/// An instance from a row whose twelve columns from `at` on are its fields as text, as the
-/// union of `openrosa_context` reads them (an empty `deprecated_id` is none).
+/// An instance's columns of `openrosa_submissions`, all as text, so that they fit a union of
+/// text columns (`openrosa_context`); read back by [`instance_from_text`].
+pub(super) const INSTANCE_AS_TEXT: &str = "instance_id, form_id, CAST(form_version AS TEXT), \
+     collection, record_id, device_id, COALESCE(deprecated_id, ''), xml_sha256, xml, \
+     CAST(complete AS TEXT), outcome, CAST(received_at_ms AS TEXT)";
+
+/// An instance from a row whose twelve columns from `at` on are [`INSTANCE_AS_TEXT`] (an empty
+/// `deprecated_id` is none).
 pub(super) fn instance_from_text(
     row: &sea_orm::QueryResult,
     at: usize,
