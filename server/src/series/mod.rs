@@ -1,6 +1,7 @@
 //! Indicator values over time: how they are derived from merged submissions and LSG entries,
 //! plan versus fact, the annual resident survey, and the LSG scorecard.
 
+pub mod acc;
 pub mod facts;
 pub mod period;
 pub mod plan;

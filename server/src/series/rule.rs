@@ -129,40 +129,12 @@ impl Rule {
     }
 }
 
-/// One contribution to a value: its number, when it was captured (text order is time order) and
-/// the id that breaks ties.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Point<'a> {
-    pub value: f64,
-    pub at: &'a str,
-    pub source: &'a str,
-}
+pub use super::acc::Point;
 
-/// The value of a group of contributions under `func`; `None` for an empty group. Contributions
-/// arrive already transformed by [`Rule::contribution`], so count sums ones and share averages
-/// ones and zeros.
+/// The value of a group of contributions under `func`; `None` for an empty group (see
+/// [`Acc::value`](super::acc::Acc::value)).
 pub fn aggregate(func: Func, points: &[Point<'_>]) -> Option<f64> {
-    if points.is_empty() {
-        return None;
-    }
-    let n = points.len() as f64;
-    let sum: f64 = points.iter().map(|p| p.value).sum();
-    Some(match func {
-        Func::Mean => sum / n,
-        Func::Sum | Func::Count => sum,
-        Func::Share => sum / n * 100.0,
-        Func::Min => points.iter().map(|p| p.value).fold(f64::INFINITY, f64::min),
-        Func::Max => points
-            .iter()
-            .map(|p| p.value)
-            .fold(f64::NEG_INFINITY, f64::max),
-        Func::Latest => {
-            points
-                .iter()
-                .max_by(|a, b| (a.at, a.source).cmp(&(b.at, b.source)))?
-                .value
-        }
-    })
+    super::acc::Acc::of(points.iter().cloned()).value(func)
 }
 
 #[cfg(test)]

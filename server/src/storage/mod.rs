@@ -23,6 +23,7 @@ mod sync;
 mod teams;
 mod territories;
 mod users;
+mod values;
 
 use std::sync::Arc;
 

@@ -184,7 +184,7 @@ impl Storage {
         let q = Sql::new(self.backend())
             .push(&format!(
                 "SELECT period_kind, {} FROM indicator_values WHERE municipality_code = ",
-                super::series::VALUE_COLUMNS_WITHOUT_EVIDENCE
+                super::series::VALUE_COLUMNS
             ))
             .bind(municipality)
             .push(

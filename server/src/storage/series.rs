@@ -18,9 +18,11 @@ use sync_protocol::Hlc;
 use sync_protocol::review::{self, Decision, ReviewFacts, ReviewStatus};
 
 use super::sql::{self, Sql};
+use super::values::{self, Changes, NewValue, StoredFact};
 use super::{DELETED_FIELD, Storage, StorageError, audit};
+use crate::series::acc::Acc;
 use crate::series::facts::{self, Fact, GroupKey};
-use crate::series::rule::{self, Func, Rule};
+use crate::series::rule::{Func, Rule};
 use crate::series::{Period, PeriodKind};
 
 const PROJECTION: &str = "indicators";
@@ -107,7 +109,7 @@ pub(super) async fn merged(
 /// The indicators of these municipalities with their rules, by municipality; a rule the parser
 /// no longer accepts is skipped (it was checked on import) rather than stopping every other
 /// indicator. Every municipality asked for has an entry.
-async fn rules_of(
+pub(super) async fn rules_of(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
     municipalities: &[&str],
@@ -140,7 +142,7 @@ async fn rules_of(
 }
 
 /// Each municipality's indicators and their rules.
-type ScopeRules = BTreeMap<String, BTreeMap<String, Rule>>;
+pub(super) type ScopeRules = BTreeMap<String, BTreeMap<String, Rule>>;
 
 /// Resolves a ratio's operand: a full code, or a suffix within the municipality.
 pub fn resolve_operand(
@@ -292,7 +294,7 @@ impl Storage {
             .collect();
         submissions.extend(link_reviews(tx, backend, &reviews).await?);
         let rules = rules_of(tx, backend, &list).await?;
-        let mut groups = BTreeSet::new();
+        let mut changes = Changes::default();
         for chunk in submissions
             .iter()
             .cloned()
@@ -300,9 +302,10 @@ impl Storage {
             .chunks(CHUNK)
         {
             let chunk: BTreeSet<_> = chunk.iter().cloned().collect();
-            refresh(tx, backend, &rules, &chunk, &mut groups).await?;
+            refresh(tx, backend, &rules, &chunk, &mut changes).await?;
         }
-        let values = recompute_scopes(tx, backend, &rules, &groups).await?;
+        let values =
+            recompute_scopes(tx, backend, &rules, &changes.values(), Some(&changes)).await?;
         set_checkpoints(tx, backend, &last).await?;
         write.tx.commit().await?;
         Ok(ProjectionRun {
@@ -368,18 +371,20 @@ impl Storage {
         }
         link_reviews(tx, backend, &reviews).await?;
         let rules = rules_of(tx, backend, &[scope]).await?;
-        let mut groups = BTreeSet::new();
+        let mut changes = Changes::default();
         let all: Vec<_> = submissions.iter().cloned().collect();
         for chunk in all.chunks(CHUNK) {
             let chunk: BTreeSet<_> = chunk.iter().cloned().collect();
-            refresh(tx, backend, &rules, &chunk, &mut groups).await?;
+            refresh(tx, backend, &rules, &chunk, &mut changes).await?;
         }
+        let mut groups = changes.values();
         for (code, period, value) in entries_of(tx, backend, scope).await? {
             let fact = facts::of_entry(&code, scope, period, value);
             insert_facts(tx, backend, std::slice::from_ref(&fact)).await?;
             facts::groups(&fact, &mut groups);
         }
-        let values = recompute_scopes(tx, backend, &rules, &groups).await?;
+        // From the facts alone: what a rebuild is for.
+        let values = recompute_scopes(tx, backend, &rules, &groups, None).await?;
         set_checkpoints(tx, backend, &BTreeMap::from([(scope, head)])).await?;
         write.tx.commit().await?;
         Ok(ProjectionRun {
@@ -504,7 +509,7 @@ impl Storage {
             }
         };
         let rules = rules_of(tx, backend, &[municipality.as_str()]).await?;
-        recompute_scopes(tx, backend, &rules, &groups).await?;
+        recompute_scopes(tx, backend, &rules, &groups, None).await?;
         audit::record(
             tx,
             backend,
@@ -535,7 +540,7 @@ impl Storage {
             .push(" AND period_kind = ")
             .bind(kind.name())
             .push(" ORDER BY period");
-        read_values(&self.db, q).await
+        self.read_values_with_evidence(q).await
     }
 
     /// Every municipality-wide value of a municipality's indicators of one period kind.
@@ -544,8 +549,25 @@ impl Storage {
         municipality: &str,
         kind: PeriodKind,
     ) -> Result<Vec<StoredValue>, StorageError> {
-        self.municipality_values_of(municipality, kind, VALUE_COLUMNS)
-            .await
+        let q = Sql::new(self.backend())
+            .push(&format!(
+                "SELECT {VALUE_COLUMNS} FROM indicator_values WHERE municipality_code = "
+            ))
+            .bind(municipality)
+            .push(" AND period_kind = ")
+            .bind(kind.name())
+            .push(" AND facility = '' ORDER BY indicator_code, period");
+        self.read_values_with_evidence(q).await
+    }
+
+    /// Values with their evidence, both read in one transaction so that they agree.
+    async fn read_values_with_evidence(&self, q: Sql) -> Result<Vec<StoredValue>, StorageError> {
+        use sea_orm::TransactionTrait;
+        let tx = self.db.begin().await?;
+        let mut values = read_values(&tx, q).await?;
+        values::fill_evidence(&tx, self.backend(), &mut values).await?;
+        tx.commit().await?;
+        Ok(values)
     }
 
     /// As `municipality_values`, without the evidence ids: what the public sees. A yearly value
@@ -556,19 +578,9 @@ impl Storage {
         municipality: &str,
         kind: PeriodKind,
     ) -> Result<Vec<StoredValue>, StorageError> {
-        self.municipality_values_of(municipality, kind, VALUE_COLUMNS_WITHOUT_EVIDENCE)
-            .await
-    }
-
-    async fn municipality_values_of(
-        &self,
-        municipality: &str,
-        kind: PeriodKind,
-        columns: &str,
-    ) -> Result<Vec<StoredValue>, StorageError> {
         let q = Sql::new(self.backend())
             .push(&format!(
-                "SELECT {columns} FROM indicator_values WHERE municipality_code = "
+                "SELECT {VALUE_COLUMNS} FROM indicator_values WHERE municipality_code = "
             ))
             .bind(municipality)
             .push(" AND period_kind = ")
@@ -582,7 +594,7 @@ impl Storage {
         let q = Sql::new(self.backend()).push(&format!(
             "SELECT {VALUE_COLUMNS} FROM indicator_values ORDER BY indicator_code, facility, period"
         ));
-        read_values(&self.db, q).await
+        self.read_values_with_evidence(q).await
     }
 
     /// The derived review status of submissions.
@@ -728,10 +740,9 @@ pub struct StoredValue {
     pub provisional: Option<ValueBasis>,
 }
 
+/// A value's columns; its evidence is read from its facts (see [`values::fill_evidence`]).
 pub(super) const VALUE_COLUMNS: &str = "indicator_code, facility, period, official_value, official_n, \
-    official_evidence, provisional_value, provisional_n, provisional_evidence";
-pub(super) const VALUE_COLUMNS_WITHOUT_EVIDENCE: &str = "indicator_code, facility, period, \
-    official_value, official_n, '[]', provisional_value, provisional_n, '[]'";
+    provisional_value, provisional_n";
 
 async fn read_values(
     conn: &impl ConnectionTrait,
@@ -756,27 +767,23 @@ pub(super) async fn read_values_of(
     Ok(out)
 }
 
-/// A value from `VALUE_COLUMNS` starting at column `at`.
+/// A value from `VALUE_COLUMNS` starting at column `at`, without its evidence.
 fn value_at(row: &sea_orm::QueryResult, at: usize) -> Result<StoredValue, StorageError> {
     let basis = |at: usize| -> Result<Option<ValueBasis>, StorageError> {
         let value: Option<f64> = row.try_get_by_index(at)?;
         let n: i64 = row.try_get_by_index(at + 1)?;
-        let evidence: String = row.try_get_by_index(at + 2)?;
-        Ok(match value {
-            Some(value) => Some(ValueBasis {
-                value,
-                n,
-                evidence: serde_json::from_str(&evidence).map_err(corrupt)?,
-            }),
-            None => None,
-        })
+        Ok(value.map(|value| ValueBasis {
+            value,
+            n,
+            evidence: Vec::new(),
+        }))
     };
     Ok(StoredValue {
         indicator: row.try_get_by_index(at)?,
         facility: row.try_get_by_index(at + 1)?,
         period: row.try_get_by_index(at + 2)?,
         official: basis(at + 3)?,
-        provisional: basis(at + 6)?,
+        provisional: basis(at + 5)?,
     })
 }
 
@@ -899,7 +906,7 @@ async fn refresh(
     backend: DbBackend,
     rules: &ScopeRules,
     submissions: &BTreeSet<(String, String)>,
-    groups: &mut BTreeSet<GroupKey>,
+    changes: &mut Changes,
 ) -> Result<(), StorageError> {
     let aggregates: HashMap<&str, Vec<(String, Rule)>> = rules
         .iter()
@@ -924,7 +931,9 @@ async fn refresh(
         let records = merged(tx, backend, collection, &ids).await?;
         let status = statuses(tx, backend, collection, &records).await?;
         let sources: Vec<String> = ids.iter().map(|id| format!("{collection}/{id}")).collect();
-        groups_of_sources(tx, backend, &sources, groups).await?;
+        for fact in facts_of_sources(tx, backend, &sources).await? {
+            changes.take_out(fact);
+        }
         for chunk in sources.chunks(CHUNK) {
             let mut q = Sql::new(backend).push("DELETE FROM indicator_facts WHERE source IN ");
             q.bind_list(chunk.iter().map(String::as_str));
@@ -994,10 +1003,10 @@ async fn refresh(
             }
             sql::execute(tx, q).await?;
         }
-        for f in &new_facts {
-            facts::groups(f, groups);
-        }
         insert_facts(tx, backend, &new_facts).await?;
+        for fact in new_facts {
+            changes.put_in(fact);
+        }
     }
     Ok(())
 }
@@ -1046,20 +1055,33 @@ async fn queue_facts(
     Ok(out)
 }
 
-async fn groups_of_sources(
+/// The facts these sources contribute now, whole: what a run takes out.
+async fn facts_of_sources(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
     sources: &[String],
-    groups: &mut BTreeSet<GroupKey>,
-) -> Result<(), StorageError> {
+) -> Result<Vec<Fact>, StorageError> {
+    let mut out = Vec::new();
     for chunk in sources.chunks(CHUNK) {
-        let mut q = Sql::new(backend).push(&format!(
-            "SELECT {PLACE_COLUMNS} FROM indicator_facts WHERE source IN "
-        ));
+        let mut q = Sql::new(backend).push(
+            "SELECT indicator_code, source, municipality_code, facility, captured_at, grain, \
+             value, official FROM indicator_facts WHERE source IN ",
+        );
         q.bind_list(chunk.iter().map(String::as_str));
-        groups_of_query(tx, q, groups).await?;
+        for row in sql::query_all(tx, q).await? {
+            out.push(Fact {
+                indicator: row.try_get_by_index(0)?,
+                source: row.try_get_by_index(1)?,
+                municipality: row.try_get_by_index(2)?,
+                facility: row.try_get_by_index(3)?,
+                at: row.try_get_by_index(4)?,
+                grain: row.try_get_by_index(5)?,
+                value: row.try_get_by_index(6)?,
+                official: row.try_get_by_index::<i32>(7)? != 0,
+            });
+        }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The columns of a stored fact that say which values it takes part in.
@@ -1117,119 +1139,100 @@ async fn insert_facts(
     Ok(())
 }
 
-struct StoredFact {
-    source: String,
-    facility: String,
-    at: String,
-    grain: String,
-    value: f64,
-    official: bool,
-}
-
-/// The value of one group on one basis.
-fn compute(func: Func, facts: &[&StoredFact]) -> Option<(f64, i64, Vec<String>)> {
-    // Sums in one fixed order, so a value recomputed from the same facts is the same to the
-    // last bit however the database happened to return them.
-    let mut facts = facts.to_vec();
-    facts.sort_by(|a, b| (&a.at, &a.source).cmp(&(&b.at, &b.source)));
-    let points: Vec<rule::Point<'_>> = facts
-        .iter()
-        .map(|f| rule::Point {
-            value: f.value,
-            at: &f.at,
-            source: &f.source,
-        })
-        .collect();
-    let value = rule::aggregate(func, &points)?;
-    let mut evidence: Vec<String> = facts.iter().map(|f| f.source.clone()).collect();
-    evidence.sort();
-    Some((value, facts.len() as i64, evidence))
-}
-
-type Basis = Option<(f64, i64, Vec<String>)>;
-
 /// Writes recomputed values: upserts in multi-row statements, and deletes the ones with
 /// nothing left (a push moves hundreds of values; one statement each would dominate it).
 async fn write_values(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
-    values: &[(&GroupKey, Basis, Basis)],
+    values: &[NewValue<'_>],
 ) -> Result<(), StorageError> {
     let (empty, full): (Vec<_>, Vec<_>) = values
         .iter()
-        .partition(|(_, official, provisional)| official.is_none() && provisional.is_none());
+        .partition(|v| v.official.is_none() && v.provisional.is_none());
     for chunk in empty.chunks(200) {
         let mut q = Sql::new(backend)
             .push("DELETE FROM indicator_values WHERE (indicator_code, facility, period) IN (");
-        for (i, (key, _, _)) in chunk.iter().enumerate() {
+        for (i, v) in chunk.iter().enumerate() {
             if i > 0 {
                 q.push_mut(", ");
             }
             q.bind_list([
-                sea_orm::Value::from(key.indicator.as_str()),
-                key.facility.as_str().into(),
-                key.period.to_string().into(),
+                sea_orm::Value::from(v.key.indicator.as_str()),
+                v.key.facility.as_str().into(),
+                v.key.period.to_string().into(),
             ]);
         }
         q.push_mut(")");
         sql::execute(tx, q).await?;
     }
-    let side = |b: &Basis| -> Result<(Option<f64>, i64, String), StorageError> {
-        Ok(match b {
-            Some((v, n, e)) => (Some(*v), *n, serde_json::to_string(e).map_err(corrupt)?),
-            None => (None, 0, "[]".to_owned()),
-        })
+    let side = |b: Option<(f64, i64)>| match b {
+        Some((v, n)) => (Some(v), n),
+        None => (None, 0),
+    };
+    let acc_text = |acc: Option<&Acc>| -> Result<Option<String>, StorageError> {
+        acc.map(|a| serde_json::to_string(a).map_err(corrupt))
+            .transpose()
     };
     for chunk in full.chunks(400) {
         let mut q = Sql::new(backend).push(
             "INSERT INTO indicator_values (indicator_code, facility, period, municipality_code, \
              period_kind, official_value, official_n, official_evidence, provisional_value, \
-             provisional_n, provisional_evidence) VALUES ",
+             provisional_n, provisional_evidence, official_acc, provisional_acc) VALUES ",
         );
-        for (i, (key, official, provisional)) in chunk.iter().enumerate() {
-            let (ov, on, oe) = side(official)?;
-            let (pv, pn, pe) = side(provisional)?;
+        for (i, v) in chunk.iter().enumerate() {
+            let (ov, on) = side(v.official);
+            let (pv, pn) = side(v.provisional);
+            let oa = acc_text(v.accs.as_ref().map(|a| &a.0))?;
+            let pa = acc_text(v.accs.as_ref().map(|a| &a.1))?;
             if i > 0 {
                 q.push_mut(", ");
             }
+            // The evidence columns stay empty: evidence is read from the facts.
             q.bind_list([
-                sea_orm::Value::from(key.indicator.as_str()),
-                key.facility.as_str().into(),
-                key.period.to_string().into(),
-                key.municipality.as_str().into(),
-                key.period.kind.name().into(),
+                sea_orm::Value::from(v.key.indicator.as_str()),
+                v.key.facility.as_str().into(),
+                v.key.period.to_string().into(),
+                v.key.municipality.as_str().into(),
+                v.key.period.kind.name().into(),
                 ov.into(),
                 on.into(),
-                oe.into(),
+                "[]".into(),
                 pv.into(),
                 pn.into(),
-                pe.into(),
+                "[]".into(),
+                oa.into(),
+                pa.into(),
             ]);
         }
         q.push_mut(
             " ON CONFLICT (indicator_code, facility, period) DO UPDATE SET \
              official_value = excluded.official_value, official_n = excluded.official_n, \
-             official_evidence = excluded.official_evidence, \
              provisional_value = excluded.provisional_value, provisional_n = excluded.provisional_n, \
-             provisional_evidence = excluded.provisional_evidence",
+             official_acc = excluded.official_acc, provisional_acc = excluded.provisional_acc",
         );
         sql::execute(tx, q).await?;
     }
     Ok(())
 }
 
-/// Recomputes these values from their facts, each municipality's with its own rules, then the
-/// ratios that depend on them (a ratio's operands are resolved within its municipality);
-/// answers how many values it looked at. The facts of many values are read in one statement
-/// and the values written in one, so a run over many municipalities costs a few statements.
+/// Brings these values up to date, each municipality's with its own rules, then the ratios
+/// that depend on them (a ratio's operands are resolved within its municipality); answers how
+/// many values it looked at. With a run's `changes`, values of aggregates move by what changed
+/// (see [`values::apply`]); the rest, and all of them without, are recomputed from their
+/// facts, many values' facts read in one statement and the values written in one.
 async fn recompute_scopes(
     tx: &impl ConnectionTrait,
     backend: DbBackend,
     rules: &ScopeRules,
     groups: &BTreeSet<GroupKey>,
+    changes: Option<&Changes>,
 ) -> Result<usize, StorageError> {
+    let (mut pending, from_facts) = match changes {
+        Some(changes) => values::apply(tx, backend, rules, changes).await?,
+        None => (Vec::new(), groups.clone()),
+    };
     let mut by_indicator: BTreeMap<(&str, &str), Vec<&GroupKey>> = BTreeMap::new();
-    for g in groups {
+    for g in &from_facts {
         by_indicator
             .entry((g.indicator.as_str(), g.municipality.as_str()))
             .or_default()
@@ -1241,49 +1244,12 @@ async fn recompute_scopes(
         let from = keys.iter().map(|k| k.period.start()).min();
         let to = keys.iter().map(|k| k.period.end()).max();
         if let (Some(from), Some(to)) = (from, to) {
-            spans.push((
-                indicator,
-                municipality,
-                from.to_string(),
-                format!("{to}T99"),
-            ));
+            spans.push(values::span(indicator, municipality, from, to));
         }
     }
-    let mut stored: HashMap<(String, String), Vec<StoredFact>> = HashMap::new();
-    for chunk in spans.chunks(FACT_SPANS) {
-        let mut q = Sql::new(backend).push(
-            "SELECT indicator_code, municipality_code, source, facility, captured_at, grain, \
-             value, official FROM indicator_facts WHERE ",
-        );
-        for (i, (indicator, municipality, from, to)) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push_mut(" OR ");
-            }
-            q.push_mut("(indicator_code = ")
-                .bind_mut(*indicator)
-                .push_mut(" AND municipality_code = ")
-                .bind_mut(*municipality)
-                .push_mut(" AND captured_at >= ")
-                .bind_mut(from.as_str())
-                .push_mut(" AND captured_at < ")
-                .bind_mut(to.as_str())
-                .push_mut(")");
-        }
-        for row in sql::query_all(tx, q).await? {
-            let key = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-            stored.entry(key).or_default().push(StoredFact {
-                source: row.try_get_by_index(2)?,
-                facility: row.try_get_by_index(3)?,
-                at: row.try_get_by_index(4)?,
-                grain: row.try_get_by_index(5)?,
-                value: row.try_get_by_index(6)?,
-                official: row.try_get_by_index::<i32>(7)? != 0,
-            });
-        }
-    }
+    let stored = values::read_facts(tx, backend, &spans).await?;
     let none = BTreeMap::new();
-    let mut count = 0;
-    let mut pending: Vec<(&GroupKey, Basis, Basis)> = Vec::new();
+    let mut count = pending.len();
     for ((indicator, municipality), keys) in by_indicator {
         let rules = rules.get(municipality).unwrap_or(&none);
         let facts = stored
@@ -1308,16 +1274,13 @@ async fn recompute_scopes(
     Ok(count)
 }
 
-/// (indicator, municipality) spans whose facts one statement reads: four values each.
-const FACT_SPANS: usize = 100;
-
 /// The values of `keys`, all of one indicator and municipality, from that indicator's facts
 /// over their span; an indicator without a rule (gone since) has none left.
 fn values_of<'a>(
     rule: Option<&Rule>,
     keys: &[&'a GroupKey],
     stored: &[StoredFact],
-    pending: &mut Vec<(&'a GroupKey, Basis, Basis)>,
+    pending: &mut Vec<NewValue<'a>>,
 ) {
     let func = match rule {
         Some(Rule::Aggregate { func, .. }) | Some(Rule::LsgEntry { func }) => *func,
@@ -1325,34 +1288,19 @@ fn values_of<'a>(
         _ => Func::Mean,
     };
     for key in keys {
-        let period_text = key.period.to_string();
-        let mut inside: Vec<&StoredFact> = stored
-            .iter()
-            .filter(|f| key.facility.is_empty() || f.facility == key.facility)
-            .filter(|f| facts::belongs(&f.at, &f.grain, &key.period))
-            .collect();
-        // An entry made for exactly this period stands; otherwise entries roll up, each
-        // counted once: a quarter's entry covers the months inside it.
-        if inside.iter().any(|f| f.grain == period_text) {
-            inside.retain(|f| f.grain == period_text);
-        } else {
-            let grains: Vec<Period> = inside
-                .iter()
-                .filter_map(|f| f.grain.parse::<Period>().ok())
-                .collect();
-            inside.retain(|f| match f.grain.parse::<Period>() {
-                Ok(g) => !grains.iter().any(|o| *o != g && o.contains(&g)),
-                Err(_) => true,
+        if rule.is_none() {
+            pending.push(NewValue {
+                key,
+                official: None,
+                provisional: None,
+                accs: None,
             });
+            continue;
         }
-        let (official, provisional) = if rule.is_some() {
-            let official: Vec<&StoredFact> =
-                inside.iter().copied().filter(|f| f.official).collect();
-            (compute(func, &official), compute(func, &inside))
-        } else {
-            (None, None)
-        };
-        pending.push((key, official, provisional));
+        let inside = values::inside(&key.facility, &key.period, stored);
+        let official = Acc::of(inside.iter().filter(|f| f.official).map(|f| f.point()));
+        let provisional = Acc::of(inside.iter().map(|f| f.point()));
+        pending.push(NewValue::of(key, func, official, provisional));
     }
 }
 
@@ -1421,7 +1369,7 @@ async fn recompute_ratios(
             }
             planned.push((key, num, den, *scale));
         }
-        let mut known: HashMap<(String, String), StoredValue> = HashMap::new();
+        let mut read = Vec::new();
         for (code, periods) in &operands {
             let periods: Vec<&String> = periods.iter().collect();
             for chunk in periods.chunks(CHUNK) {
@@ -1431,29 +1379,35 @@ async fn recompute_ratios(
                 q.bind_mut(code.as_str());
                 q.push_mut(" AND facility = '' AND period IN ");
                 q.bind_list(chunk.iter().map(|p| p.as_str()));
-                for v in read_values(tx, q).await? {
-                    known.insert((v.indicator.clone(), v.period.clone()), v);
-                }
+                read.extend(read_values(tx, q).await?);
             }
         }
+        // A ratio rests on the submissions of both its operands, each counted once.
+        values::fill_evidence(tx, backend, &mut read).await?;
+        let known: HashMap<(String, String), StoredValue> = read
+            .into_iter()
+            .map(|v| ((v.indicator.clone(), v.period.clone()), v))
+            .collect();
         let mut writes = Vec::with_capacity(planned.len());
         for (key, num, den, scale) in planned {
             let period = key.period.to_string();
             let n = known.get(&(num, period.clone()));
             let d = known.get(&(den, period));
-            let side = |pick: fn(&StoredValue) -> &Option<ValueBasis>| -> Basis {
+            let side = |pick: fn(&StoredValue) -> &Option<ValueBasis>| -> Option<(f64, i64)> {
                 let a = pick(n?).as_ref()?;
                 let b = pick(d?).as_ref()?;
                 if b.value == 0.0 {
                     return None;
                 }
-                let mut evidence: Vec<String> =
-                    a.evidence.iter().chain(&b.evidence).cloned().collect();
-                evidence.sort();
-                evidence.dedup();
-                Some((a.value / b.value * scale, evidence.len() as i64, evidence))
+                let evidence: BTreeSet<&String> = a.evidence.iter().chain(&b.evidence).collect();
+                Some((a.value / b.value * scale, evidence.len() as i64))
             };
-            writes.push((key, side(|v| &v.official), side(|v| &v.provisional)));
+            writes.push(NewValue {
+                key,
+                official: side(|v| &v.official),
+                provisional: side(|v| &v.provisional),
+                accs: None,
+            });
         }
         write_values(tx, backend, &writes).await?;
         count += writes.len();

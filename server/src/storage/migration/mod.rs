@@ -18,6 +18,7 @@ mod m20261125_000013_review_queue;
 mod m20261130_000014_published_heads;
 mod m20261130_000015_council_decisions;
 mod m20261130_000016_openrosa;
+mod m20261201_000017_value_accumulators;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000014_published_heads::MIGRATION),
             Box::new(m20261130_000015_council_decisions::MIGRATION),
             Box::new(m20261130_000016_openrosa::MIGRATION),
+            Box::new(m20261201_000017_value_accumulators::MIGRATION),
         ]
     }
 }
