@@ -24,6 +24,9 @@ pub enum BlobKind {
     Original,
     /// The copy with metadata (EXIF, GPS, …) stripped.
     Stripped,
+    /// What stripping took out of an upright JPEG: with the stripped copy, the upload itself,
+    /// which is then not kept whole (see `media::restore`).
+    Removed,
     /// A thumbnail at most 320 px on its long side.
     Thumb320,
     /// A preview at most 1280 px on its long side.
@@ -36,6 +39,7 @@ impl BlobKind {
         match self {
             BlobKind::Original => "original",
             BlobKind::Stripped => "stripped",
+            BlobKind::Removed => "removed",
             BlobKind::Thumb320 => "thumb320",
             BlobKind::Thumb1280 => "thumb1280",
         }

@@ -164,9 +164,10 @@ async fn put_dropping(phone: &TestDevice, sha256: &str, bytes: &[u8], start: usi
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 }
 
+/// Uploads kept: whole, or (an upright JPEG) as what stripping took out beside the stripped copy.
 fn stored_originals(server: &TestServer) -> usize {
-    let dir = server.blob_dir.path().join("original");
-    walk(&dir)
+    let dir = server.blob_dir.path();
+    walk(&dir.join("original")) + walk(&dir.join("removed"))
 }
 
 fn walk(dir: &std::path::Path) -> usize {
@@ -241,13 +242,16 @@ async fn a_photo_arrives_in_pieces_across_disconnects_and_is_stored_once(backend
         "complete photos answer complete"
     );
 
-    let stored = server
-        .blobs
-        .get(&jmet::blobs::BlobName::new(jmet::blobs::BlobKind::Original, &hash).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let blob = server.storage.photo_blob(&hash).await.unwrap().unwrap();
+    let stored =
+        jmet::evidence::upload::read_copy(&server.blobs, &blob, jmet::blobs::BlobKind::Original)
+            .await
+            .unwrap()
+            .unwrap();
     assert!(stored.as_ref() == bytes.as_slice(), "the exact bytes");
+    // An upright JPEG is kept as its stripped copy and what stripping took out, not twice.
+    let kept = |kind: &str| walk(&server.blob_dir.path().join(kind));
+    assert_eq!((kept("original"), kept("removed")), (0, 1));
     assert!(
         server.blobs.pieces(&hash).await.unwrap().is_empty(),
         "no pieces left over"
@@ -701,9 +705,16 @@ async fn a_thumbnail_no_smaller_than_the_photo_is_its_stripped_copy(backend: Bac
     let kept = |kind: &str| walk(&server.blob_dir.path().join(kind));
     assert_eq!(kept("thumb1280"), 0, "no second copy of the stripped photo");
     assert_eq!(
-        (kept("stripped"), kept("thumb320"), kept("original")),
+        (kept("stripped"), kept("thumb320"), kept("removed")),
         (1, 1, 1)
     );
+    assert_eq!(
+        kept("original"),
+        0,
+        "the upload is the stripped copy and what was removed"
+    );
+    let original = get("original").await;
+    assert_eq!(sha(&original), hash, "and is served byte for byte");
 }
 
 async fn gps_checks_flag_with_the_measured_distance(backend: Backend) {

@@ -255,6 +255,7 @@ pub async fn read_copy(
     let size: i64 = match kind {
         BlobKind::Thumb320 => 320,
         BlobKind::Thumb1280 => 1280,
+        BlobKind::Original => return read_original(blobs, photo).await,
         _ => return blobs.get(&name).await,
     };
     match blobs.get(&name).await? {
@@ -265,6 +266,28 @@ pub async fn read_copy(
                 .await
         }
         None => Ok(None),
+    }
+}
+
+/// The upload as received: kept whole, or as its stripped copy and what stripping took out.
+async fn read_original(blobs: &BlobStore, photo: &PhotoBlob) -> Result<Option<Bytes>, BlobError> {
+    let whole = BlobName::new(BlobKind::Original, &photo.sha256)?;
+    if let Some(bytes) = blobs.get(&whole).await? {
+        return Ok(Some(bytes));
+    }
+    let removed = BlobName::new(BlobKind::Removed, &photo.sha256)?;
+    let stripped = BlobName::new(BlobKind::Stripped, &photo.sha256)?;
+    let (Some(removed), Some(stripped)) = (blobs.get(&removed).await?, blobs.get(&stripped).await?)
+    else {
+        return Ok(None);
+    };
+    // Checked against its name, as an upload is: a damaged copy is an error, not a photo.
+    match media::restore(&stripped, &removed) {
+        Some(upload) if hash(&upload) == photo.sha256 => Ok(Some(upload.into())),
+        _ => Err(BlobError::Store(format!(
+            "the stored copies of photo {} do not make up the upload",
+            photo.sha256
+        ))),
     }
 }
 
@@ -297,10 +320,17 @@ async fn write_copies(
     let blobs = &evidence.blobs;
     let total = original.len();
     let stripped = Bytes::from(processed.stripped);
-    let mut copies = vec![
-        (BlobKind::Stripped, stripped.clone()),
-        (BlobKind::Original, original),
-    ];
+    let mut copies = vec![(BlobKind::Stripped, stripped.clone())];
+    // The upload itself only when the stripped copy and the pieces would not make it up again
+    // (they always should; this keeps a surprise from losing an original).
+    match processed.removed {
+        Some(removed)
+            if media::restore(&stripped, &removed).is_some_and(|u| u == original.as_ref()) =>
+        {
+            copies.push((BlobKind::Removed, removed.into()));
+        }
+        _ => copies.push((BlobKind::Original, original)),
+    }
     for (size, bytes) in processed.thumbnails {
         if bytes == stripped {
             continue;

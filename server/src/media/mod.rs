@@ -13,6 +13,7 @@
 
 mod exif;
 mod pipeline;
+mod removed;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::exif::read_exif;
 pub use self::pipeline::process;
+pub use self::removed::restore;
 
 /// Longest side, in pixels, of the thumbnails [`process`] makes, smallest first.
 pub const THUMBNAIL_SIZES: [u32; 2] = [320, 1280];
@@ -138,6 +140,9 @@ pub struct Processed {
     /// metadata segments (its scans untouched); one that had to be turned re-encoded from its
     /// pixels (quality [`STRIPPED_JPEG_QUALITY`]); a PNG upload re-encoded as PNG.
     pub stripped: Vec<u8>,
+    /// For an upright JPEG, what `stripped` left out of the upload, in the form [`restore`]
+    /// puts back: kept instead of the upload itself.
+    pub removed: Option<Vec<u8>>,
     /// `(size, jpeg)` for each of [`THUMBNAIL_SIZES`], smallest first: upright JPEGs (quality
     /// [`THUMBNAIL_JPEG_QUALITY`], no metadata) whose longest side is `size`, or the image's own
     /// size when it is smaller (never upscaled; an upright JPEG's is then `stripped` itself).

@@ -74,9 +74,13 @@ pub fn process(bytes: &[u8], limits: &Limits) -> Result<Processed, MediaError> {
         _ => None,
     };
     let thumbnails = thumbnails(&image, lossless.as_deref())?;
-    let stripped = match lossless {
-        Some(copy) => copy,
-        None => encode_stripped(&image, format, bytes.len())?,
+    let (stripped, removed) = match (lossless, &jpeg) {
+        (Some(copy), Some(layout)) => {
+            let mut taken = layout.metadata.clone();
+            taken.push(layout.end..bytes.len());
+            (copy, Some(super::removed::removed(bytes, &taken)))
+        }
+        _ => (encode_stripped(&image, format, bytes.len())?, None),
     };
     Ok(Processed {
         format,
@@ -84,6 +88,7 @@ pub fn process(bytes: &[u8], limits: &Limits) -> Result<Processed, MediaError> {
         height: image.height(),
         exif,
         stripped,
+        removed,
         thumbnails,
     })
 }

@@ -287,6 +287,8 @@ fn process_strips_metadata_and_turns_the_photo_upright() {
         (300, 400),
         "never upscaled"
     );
+    // Turned, so re-encoded: the upload cannot be made up from the stripped copy.
+    assert_eq!(out.removed, None);
 }
 
 #[test]
@@ -316,6 +318,10 @@ fn an_upright_jpeg_keeps_its_scans_and_loses_its_metadata() {
     // Never upscaled: the large thumbnail is the stripped photo, the small one is made.
     assert_eq!(out.thumbnails[1].1, out.stripped);
     assert_eq!(dimensions(&out.thumbnails[0].1), (320, 240));
+    // What was taken out (the EXIF and the trailer) puts the upload back byte for byte.
+    let removed = out.removed.as_deref().unwrap();
+    assert!(removed.len() < 1024, "{} bytes", removed.len());
+    assert_eq!(restore(&out.stripped, removed), Some(input));
 }
 
 #[test]
