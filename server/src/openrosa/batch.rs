@@ -97,7 +97,7 @@ impl Batcher {
     pub fn spawn(app: Weak<AppInner>) -> Batcher {
         let (jobs, mut queue) = mpsc::channel::<Job>(1024);
         let project = spawn_projector(app.clone());
-        tokio::spawn(async move {
+        let writer = async move {
             while let Some(first) = queue.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
@@ -111,7 +111,28 @@ impl Batcher {
                 };
                 write(&app, batch, &project).await;
             }
-        });
+        };
+        // The writer on a thread of its own: a batch is a chain of a dozen statements, each a
+        // round trip to the database, and every submission waits for the chain. On the server's
+        // runtime each step queued behind the requests being parsed before it ran on; on its
+        // own thread it runs as soon as the database answers.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name("openrosa-writer".into())
+                    .spawn(move || runtime.block_on(writer));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "openrosa: the submission writer could not start");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "openrosa: no thread for the submission writer; it shares the runtime");
+                tokio::spawn(writer);
+            }
+        }
         Batcher { jobs }
     }
 
