@@ -172,7 +172,7 @@ async fn years_of(
         }
     }
     let mut years: Vec<i32> = storage
-        .municipality_values(scope.as_str(), PeriodKind::Year)
+        .municipality_values_without_evidence(scope.as_str(), PeriodKind::Year)
         .await?
         .iter()
         .filter_map(|v| v.period.parse::<i32>().ok())

@@ -152,22 +152,18 @@ pub async fn plan_vs_fact_of_year(
     Ok((plan, values))
 }
 
-/// The municipality's values of a kind, with their evidence ids only for callers who see them.
+/// The municipality's values of a kind, without evidence ids: a table shows those of its own
+/// period only (see [`plan_table`]), and reading them for every period of ten years would cost
+/// more than the rest of the table.
 async fn values_for(
     storage: &Storage,
     municipality: &Scope,
     kind: PeriodKind,
-    view: View,
+    _view: View,
 ) -> Result<Vec<StoredValue>, StorageError> {
-    if view.provisional {
-        storage
-            .municipality_values(municipality.as_str(), kind)
-            .await
-    } else {
-        storage
-            .municipality_values_without_evidence(municipality.as_str(), kind)
-            .await
-    }
+    storage
+        .municipality_values_without_evidence(municipality.as_str(), kind)
+        .await
 }
 
 /// Plan versus fact from the municipality's values of the period's kind, read by the caller.
@@ -187,12 +183,35 @@ async fn plan_table(
         .await?
         .map(|s| i32::from(s.to_year));
     let deadline = plan::deadline(sedp_last, period.kind, &in_plan);
+    // The evidence ids of the period's own values, for callers who see them.
+    let period_text = period.to_string();
+    let mut of_period: Vec<StoredValue> = Vec::new();
+    if view.provisional {
+        of_period = values
+            .iter()
+            .filter(|v| v.period == period_text)
+            .cloned()
+            .collect();
+        storage.fill_evidence(&mut of_period).await?;
+    }
     let mut by_indicator: BTreeMap<&str, Vec<&StoredValue>> = BTreeMap::new();
-    for v in values {
+    for v in values
+        .iter()
+        .filter(|v| !view.provisional || v.period != period_text)
+    {
         by_indicator
             .entry(v.indicator.as_str())
             .or_default()
             .push(v);
+    }
+    for v in &of_period {
+        by_indicator
+            .entry(v.indicator.as_str())
+            .or_default()
+            .push(v);
+    }
+    for vs in by_indicator.values_mut() {
+        vs.sort_by(|a, b| a.period.cmp(&b.period));
     }
     let rows: Vec<PlanRow> = in_plan
         .iter()

@@ -543,21 +543,9 @@ impl Storage {
         self.read_values_with_evidence(q).await
     }
 
-    /// Every municipality-wide value of a municipality's indicators of one period kind.
-    pub async fn municipality_values(
-        &self,
-        municipality: &str,
-        kind: PeriodKind,
-    ) -> Result<Vec<StoredValue>, StorageError> {
-        let q = Sql::new(self.backend())
-            .push(&format!(
-                "SELECT {VALUE_COLUMNS} FROM indicator_values WHERE municipality_code = "
-            ))
-            .bind(municipality)
-            .push(" AND period_kind = ")
-            .bind(kind.name())
-            .push(" AND facility = '' ORDER BY indicator_code, period");
-        self.read_values_with_evidence(q).await
+    /// Fills in the evidence ids of values read without them.
+    pub async fn fill_evidence(&self, values: &mut [StoredValue]) -> Result<(), StorageError> {
+        values::fill_evidence(&self.db, self.backend(), values).await
     }
 
     /// Values with their evidence, both read in one transaction so that they agree.
@@ -570,7 +558,8 @@ impl Storage {
         Ok(values)
     }
 
-    /// As `municipality_values`, without the evidence ids: what the public sees. A yearly value
+    /// Every municipality-wide value of a municipality's indicators of one period kind, without
+    /// evidence ids (see [`Storage::fill_evidence`]). A yearly value
     /// rests on hundreds of submissions, and reading their ids only to drop them costs more
     /// than the rest of the value.
     pub async fn municipality_values_without_evidence(
