@@ -128,7 +128,7 @@ pub async fn plan_vs_fact(
     basis: Basis,
     view: View,
 ) -> Result<PlanAnswer, StorageError> {
-    let values = values_for(storage, municipality, period.kind, view).await?;
+    let values = values_for(storage, municipality, period.kind).await?;
     plan_table(storage, municipality, period, basis, view, &values).await
 }
 
@@ -139,7 +139,7 @@ pub async fn plan_vs_fact_of_year(
     period: Period,
     view: View,
 ) -> Result<(PlanAnswer, Vec<StoredValue>), StorageError> {
-    let values = values_for(storage, municipality, PeriodKind::Year, view).await?;
+    let values = values_for(storage, municipality, PeriodKind::Year).await?;
     let plan = plan_table(
         storage,
         municipality,
@@ -159,7 +159,6 @@ async fn values_for(
     storage: &Storage,
     municipality: &Scope,
     kind: PeriodKind,
-    _view: View,
 ) -> Result<Vec<StoredValue>, StorageError> {
     storage
         .municipality_values_without_evidence(municipality.as_str(), kind)
@@ -362,7 +361,7 @@ pub async fn scorecard(
 ) -> Result<Scorecard, StorageError> {
     let period = Period::new(year, PeriodKind::Year, 1)
         .ok_or_else(|| StorageError::Invalid(format!("{year} is not a year")))?;
-    let yearly = values_for(storage, municipality, PeriodKind::Year, view).await?;
+    let yearly = values_for(storage, municipality, PeriodKind::Year).await?;
     let table = plan_table(
         storage,
         municipality,
