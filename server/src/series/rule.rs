@@ -129,18 +129,15 @@ impl Rule {
     }
 }
 
-pub use super::acc::Point;
-
-/// The value of a group of contributions under `func`; `None` for an empty group (see
-/// [`Acc::value`](super::acc::Acc::value)).
-pub fn aggregate(func: Func, points: &[Point<'_>]) -> Option<f64> {
-    super::acc::Acc::of(points.iter().cloned()).value(func)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::series::acc::{Acc, Point};
     use serde_json::json;
+
+    fn aggregate(func: Func, points: &[Point<'_>]) -> Option<f64> {
+        Acc::of(points.iter().cloned()).value(func)
+    }
 
     fn points(values: &[(f64, &'static str)]) -> Vec<Point<'static>> {
         values
