@@ -18,7 +18,7 @@ use sync_protocol::Hlc;
 use sync_protocol::review::{self, Decision, ReviewFacts, ReviewStatus};
 
 use super::sql::{self, Sql};
-use super::values::{self, Changes, NewValue, StoredFact};
+use super::values::{self, Changes, NewValue};
 use super::{DELETED_FIELD, Storage, StorageError, audit};
 use crate::series::acc::Acc;
 use crate::series::facts::{self, Fact, GroupKey};
@@ -1052,22 +1052,13 @@ async fn facts_of_sources(
 ) -> Result<Vec<Fact>, StorageError> {
     let mut out = Vec::new();
     for chunk in sources.chunks(CHUNK) {
-        let mut q = Sql::new(backend).push(
-            "SELECT indicator_code, source, municipality_code, facility, captured_at, grain, \
-             value, official FROM indicator_facts WHERE source IN ",
-        );
+        let mut q = Sql::new(backend).push(&format!(
+            "SELECT {} FROM indicator_facts WHERE source IN ",
+            values::FACT_COLUMNS
+        ));
         q.bind_list(chunk.iter().map(String::as_str));
         for row in sql::query_all(tx, q).await? {
-            out.push(Fact {
-                indicator: row.try_get_by_index(0)?,
-                source: row.try_get_by_index(1)?,
-                municipality: row.try_get_by_index(2)?,
-                facility: row.try_get_by_index(3)?,
-                at: row.try_get_by_index(4)?,
-                grain: row.try_get_by_index(5)?,
-                value: row.try_get_by_index(6)?,
-                official: row.try_get_by_index::<i32>(7)? != 0,
-            });
+            out.push(values::fact_at(&row)?);
         }
     }
     Ok(out)
@@ -1268,7 +1259,7 @@ async fn recompute_scopes(
 fn values_of<'a>(
     rule: Option<&Rule>,
     keys: &[&'a GroupKey],
-    stored: &[StoredFact],
+    stored: &[Fact],
     pending: &mut Vec<NewValue<'a>>,
 ) {
     let func = match rule {
@@ -1287,8 +1278,13 @@ fn values_of<'a>(
             continue;
         }
         let inside = values::inside(&key.facility, &key.period, stored);
-        let official = Acc::of(inside.iter().filter(|f| f.official).map(|f| f.point()));
-        let provisional = Acc::of(inside.iter().map(|f| f.point()));
+        let official = Acc::of(
+            inside
+                .iter()
+                .filter(|f| f.official)
+                .map(|f| values::point(f)),
+        );
+        let provisional = Acc::of(inside.iter().map(|f| values::point(f)));
         pending.push(NewValue::of(key, func, official, provisional));
     }
 }

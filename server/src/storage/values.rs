@@ -19,27 +19,25 @@ use crate::series::acc::{Acc, Point};
 use crate::series::facts::{self, Fact, GroupKey};
 use crate::series::rule::Rule;
 
-/// A stored contribution, as a value's recomputation reads it.
-pub(super) struct StoredFact {
-    pub source: String,
-    pub facility: String,
-    pub at: String,
-    pub grain: String,
-    pub value: f64,
-    pub official: bool,
+/// A fact's columns, in the order [`fact_at`] reads them.
+pub(super) const FACT_COLUMNS: &str =
+    "indicator_code, source, municipality_code, facility, captured_at, grain, value, official";
+
+/// A fact from [`FACT_COLUMNS`].
+pub(super) fn fact_at(row: &sea_orm::QueryResult) -> Result<Fact, StorageError> {
+    Ok(Fact {
+        indicator: row.try_get_by_index(0)?,
+        source: row.try_get_by_index(1)?,
+        municipality: row.try_get_by_index(2)?,
+        facility: row.try_get_by_index(3)?,
+        at: row.try_get_by_index(4)?,
+        grain: row.try_get_by_index(5)?,
+        value: row.try_get_by_index(6)?,
+        official: row.try_get_by_index::<i32>(7)? != 0,
+    })
 }
 
-impl StoredFact {
-    pub fn point(&self) -> Point<'_> {
-        Point {
-            value: self.value,
-            at: &self.at,
-            source: &self.source,
-        }
-    }
-}
-
-fn point(f: &Fact) -> Point<'_> {
+pub(super) fn point(f: &Fact) -> Point<'_> {
     Point {
         value: f.value,
         at: &f.at,
@@ -71,13 +69,12 @@ pub(super) async fn read_facts(
     conn: &impl ConnectionTrait,
     backend: DbBackend,
     spans: &[Span<'_>],
-) -> Result<HashMap<(String, String), Vec<StoredFact>>, StorageError> {
-    let mut stored: HashMap<(String, String), Vec<StoredFact>> = HashMap::new();
+) -> Result<HashMap<(String, String), Vec<Fact>>, StorageError> {
+    let mut stored: HashMap<(String, String), Vec<Fact>> = HashMap::new();
     for chunk in spans.chunks(FACT_SPANS) {
-        let mut q = Sql::new(backend).push(
-            "SELECT indicator_code, municipality_code, source, facility, captured_at, grain, \
-             value, official FROM indicator_facts WHERE ",
-        );
+        let mut q = Sql::new(backend).push(&format!(
+            "SELECT {FACT_COLUMNS} FROM indicator_facts WHERE "
+        ));
         for (i, (indicator, municipality, from, to)) in chunk.iter().enumerate() {
             if i > 0 {
                 q.push_mut(" OR ");
@@ -93,15 +90,9 @@ pub(super) async fn read_facts(
                 .push_mut(")");
         }
         for row in sql::query_all(conn, q).await? {
-            let key = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-            stored.entry(key).or_default().push(StoredFact {
-                source: row.try_get_by_index(2)?,
-                facility: row.try_get_by_index(3)?,
-                at: row.try_get_by_index(4)?,
-                grain: row.try_get_by_index(5)?,
-                value: row.try_get_by_index(6)?,
-                official: row.try_get_by_index::<i32>(7)? != 0,
-            });
+            let fact = fact_at(&row)?;
+            let key = (fact.indicator.clone(), fact.municipality.clone());
+            stored.entry(key).or_default().push(fact);
         }
     }
     Ok(stored)
@@ -111,13 +102,9 @@ pub(super) async fn read_facts(
 const FACT_SPANS: usize = 100;
 
 /// The facts a value of `facility` ('' for the whole municipality) and `period` rests on.
-pub(super) fn inside<'a>(
-    facility: &str,
-    period: &Period,
-    facts: &'a [StoredFact],
-) -> Vec<&'a StoredFact> {
+pub(super) fn inside<'a>(facility: &str, period: &Period, facts: &'a [Fact]) -> Vec<&'a Fact> {
     let period_text = period.to_string();
-    let mut inside: Vec<&StoredFact> = facts
+    let mut inside: Vec<&Fact> = facts
         .iter()
         .filter(|f| facility.is_empty() || f.facility == facility)
         .filter(|f| facts::belongs(&f.at, &f.grain, period))
@@ -467,7 +454,7 @@ fn fact_indicators(
 
 struct Known<'a> {
     rules: &'a ScopeRules,
-    facts: &'a HashMap<(String, String), Vec<StoredFact>>,
+    facts: &'a HashMap<(String, String), Vec<Fact>>,
 }
 
 impl Known<'_> {
