@@ -1,7 +1,7 @@
 //! The answers dashboards ask for, assembled from the projection: an indicator's series, a
 //! municipality's plan-versus-fact table, its survey results and its scorecard.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use sync_protocol::Scope;
@@ -128,7 +128,9 @@ pub async fn plan_vs_fact(
     basis: Basis,
     view: View,
 ) -> Result<PlanAnswer, StorageError> {
-    let values = values_for(storage, municipality, period.kind).await?;
+    let values = storage
+        .municipality_values_without_evidence(municipality.as_str(), period.kind)
+        .await?;
     plan_table(storage, municipality, period, basis, view, &values).await
 }
 
@@ -139,7 +141,9 @@ pub async fn plan_vs_fact_of_year(
     period: Period,
     view: View,
 ) -> Result<(PlanAnswer, Vec<StoredValue>), StorageError> {
-    let values = values_for(storage, municipality, PeriodKind::Year).await?;
+    let values = storage
+        .municipality_values_without_evidence(municipality.as_str(), PeriodKind::Year)
+        .await?;
     let plan = plan_table(
         storage,
         municipality,
@@ -150,19 +154,6 @@ pub async fn plan_vs_fact_of_year(
     )
     .await?;
     Ok((plan, values))
-}
-
-/// The municipality's values of a kind, without evidence ids: a table shows those of its own
-/// period only (see [`plan_table`]), and reading them for every period of ten years would cost
-/// more than the rest of the table.
-async fn values_for(
-    storage: &Storage,
-    municipality: &Scope,
-    kind: PeriodKind,
-) -> Result<Vec<StoredValue>, StorageError> {
-    storage
-        .municipality_values_without_evidence(municipality.as_str(), kind)
-        .await
 }
 
 /// Plan versus fact from the municipality's values of the period's kind, read by the caller.
@@ -182,7 +173,8 @@ async fn plan_table(
         .await?
         .map(|s| i32::from(s.to_year));
     let deadline = plan::deadline(sedp_last, period.kind, &in_plan);
-    // The evidence ids of the period's own values, for callers who see them.
+    // The evidence ids of the period's own values (one per indicator), for callers who see
+    // them; the other values serve trend and forecast.
     let period_text = period.to_string();
     let mut of_period: Vec<StoredValue> = Vec::new();
     if view.provisional {
@@ -193,24 +185,20 @@ async fn plan_table(
             .collect();
         storage.fill_evidence(&mut of_period).await?;
     }
-    let mut by_indicator: BTreeMap<&str, Vec<&StoredValue>> = BTreeMap::new();
-    for v in values
+    let filled: HashMap<&str, &StoredValue> = of_period
         .iter()
-        .filter(|v| !view.provisional || v.period != period_text)
-    {
+        .map(|v| (v.indicator.as_str(), v))
+        .collect();
+    let mut by_indicator: BTreeMap<&str, Vec<&StoredValue>> = BTreeMap::new();
+    for v in values {
+        let v = match filled.get(v.indicator.as_str()) {
+            Some(with_evidence) if v.period == period_text => with_evidence,
+            _ => v,
+        };
         by_indicator
             .entry(v.indicator.as_str())
             .or_default()
             .push(v);
-    }
-    for v in &of_period {
-        by_indicator
-            .entry(v.indicator.as_str())
-            .or_default()
-            .push(v);
-    }
-    for vs in by_indicator.values_mut() {
-        vs.sort_by(|a, b| a.period.cmp(&b.period));
     }
     let rows: Vec<PlanRow> = in_plan
         .iter()
@@ -361,7 +349,9 @@ pub async fn scorecard(
 ) -> Result<Scorecard, StorageError> {
     let period = Period::new(year, PeriodKind::Year, 1)
         .ok_or_else(|| StorageError::Invalid(format!("{year} is not a year")))?;
-    let yearly = values_for(storage, municipality, PeriodKind::Year).await?;
+    let yearly = storage
+        .municipality_values_without_evidence(municipality.as_str(), PeriodKind::Year)
+        .await?;
     let table = plan_table(
         storage,
         municipality,
