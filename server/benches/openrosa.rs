@@ -161,10 +161,12 @@ struct Bench {
     photo: Vec<u8>,
 }
 
-/// How long the answers took: the 99th percentile and the longest, in milliseconds.
+/// How long the answers took: the 99th percentile and the longest, in milliseconds; and the CPU
+/// time this process (server and clients) spent per submission meanwhile.
 struct Waits {
     p99_ms: f64,
     longest_ms: f64,
+    cpu_ms: Option<f64>,
 }
 
 impl std::fmt::Display for Waits {
@@ -173,14 +175,33 @@ impl std::fmt::Display for Waits {
             f,
             "answered within {:.0} ms (99%), {:.0} ms at most",
             self.p99_ms, self.longest_ms
-        )
+        )?;
+        if let Some(cpu) = self.cpu_ms {
+            write!(f, "; CPU {cpu:.2} ms a submission")?;
+        }
+        Ok(())
     }
+}
+
+/// CPU seconds (user and system, all threads) this process has used so far, from
+/// `/proc/self/stat`; `None` where there is no such file. Rates on this 2-core machine vary by
+/// ±20% from run to run with its neighbours' load; the CPU a submission costs varies by about 2%,
+/// so it tells whether a change made the work cheaper when the rate cannot.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name (in parentheses, which may hold spaces): state is field 3, utime
+    // and stime fields 14 and 15, in clock ticks (USER_HZ, 100 a second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
+    Some((ticks(14)? + ticks(15)?) / 100.0)
 }
 
 /// Posts submissions `from..to` from eight clients; answers the seconds taken and how long
 /// the answers took.
 async fn post_range(bench: &Arc<Bench>, from: usize, to: usize, photos: bool) -> (f64, Waits) {
     let next = Arc::new(AtomicUsize::new(from));
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
@@ -223,12 +244,17 @@ async fn post_range(bench: &Arc<Bench>, from: usize, to: usize, photos: bool) ->
         waits.extend(c.await.unwrap());
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_ms = cpu_before
+        .zip(cpu_seconds())
+        .filter(|_| to > from)
+        .map(|(before, after)| (after - before) * 1000.0 / (to - from) as f64);
     waits.sort_by(f64::total_cmp);
     let at =
         |q: f64| waits.get(((waits.len() as f64 * q) as usize).min(waits.len().saturating_sub(1)));
     let waits = Waits {
         p99_ms: at(0.99).copied().unwrap_or(0.0),
         longest_ms: waits.last().copied().unwrap_or(0.0),
+        cpu_ms,
     };
     (secs, waits)
 }
