@@ -185,7 +185,7 @@ impl std::fmt::Display for Waits {
 
 /// CPU seconds (user and system, all threads) this process has used so far, from
 /// `/proc/self/stat`; `None` where there is no such file. Rates on this 2-core machine vary by
-/// ±20% from run to run with its neighbours' load; the CPU a submission costs varies by about 2%,
+/// ±20% from run to run with its neighbours' load; the CPU a submission costs varies by about 5%,
 /// so it tells whether a change made the work cheaper when the rate cannot.
 fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
