@@ -15,6 +15,13 @@
 //!
 //! Goals: at least 1,700 submissions a second without photos and 300 with, holding as the
 //! database grows to a million submissions.
+//!
+//! `JMET_BENCH_KEEP_IN=DIR` keeps the run's data in a new directory under `DIR` instead of a
+//! temporary one deleted at the end. Runs compared back to back need it on a filesystem like
+//! this machine's (ext4 without a journal): for minutes after thousands of files are deleted,
+//! creating a file there scans past the inodes they freed (`perf`: `recently_deleted` under
+//! `__ext4_new_inode`), and the photo phases of the next run spent 7–8 ms of CPU a submission
+//! instead of 6.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -284,7 +291,24 @@ async fn run(postgres: bool) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000);
-    let dir = tempfile::tempdir().unwrap();
+    // Deleted at the end unless kept.
+    let (_temporary, dir) = match std::env::var_os("JMET_BENCH_KEEP_IN") {
+        Some(keep_in) => {
+            std::fs::create_dir_all(&keep_in).unwrap();
+            let dir = tempfile::Builder::new()
+                .prefix("openrosa-")
+                .tempdir_in(keep_in)
+                .unwrap()
+                .keep();
+            println!("  data kept in {}", dir.display());
+            (None, dir)
+        }
+        None => {
+            let temporary = tempfile::tempdir().unwrap();
+            let dir = temporary.path().to_owned();
+            (Some(temporary), dir)
+        }
+    };
     let (location, pg) = if postgres {
         let base = std::env::var("JMET_BENCH_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -301,7 +325,7 @@ async fn run(postgres: bool) {
         let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
         (Location::Postgres(url), Some((admin, name)))
     } else {
-        (Location::SqliteDir(dir.path().to_owned()), None)
+        (Location::SqliteDir(dir.clone()), None)
     };
     let backend = if postgres { "PostgreSQL" } else { "SQLite" };
     println!("OpenRosa benchmark on {backend}: {CLIENTS} clients, {MUNICIPALITIES} municipalities");
@@ -336,7 +360,7 @@ async fn run(postgres: bool) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let blobs = jmet::blobs::BlobStore::open(&jmet::blobs::BlobConfig::Local {
-        dir: dir.path().join("blobs"),
+        dir: dir.join("blobs"),
     })
     .unwrap();
     // `JMET_BENCH_PROJECT=0` turns the indicator projection off, to see what it costs.

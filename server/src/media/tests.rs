@@ -347,6 +347,51 @@ fn thumbnails_have_the_requested_longest_side() {
 }
 
 #[test]
+fn grey_and_cmyk_jpegs_become_grey_and_rgb_copies() {
+    // Wider than the small thumbnail, which is then made from the decoded pixels.
+    let picture = picture(700, 400);
+    let encode = |pixels: &[u8], color: jpeg_encoder::ColorType| {
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 90)
+            .encode(pixels, 700, 400, color)
+            .unwrap();
+        out
+    };
+    let grey = image::DynamicImage::ImageRgb8(picture.clone()).to_luma8();
+    let out = process(
+        &encode(grey.as_raw(), jpeg_encoder::ColorType::Luma),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!((out.width, out.height), (700, 400));
+    let thumb = image::load_from_memory(&out.thumbnails[0].1).unwrap();
+    assert_eq!(thumb.color(), image::ColorType::L8);
+    assert_eq!((thumb.width(), thumb.height()), (320, 183));
+
+    // A print-shop CMYK JPEG (Adobe marker): decoded to RGB, the left half still red.
+    let cmyk: Vec<u8> = picture
+        .pixels()
+        .flat_map(|p| {
+            let k = 255 - p.0.iter().copied().max().unwrap();
+            let ink = |c: u8| 255 - c - k;
+            [ink(p[0]), ink(p[1]), ink(p[2]), k]
+        })
+        .collect();
+    let out = process(
+        &encode(&cmyk, jpeg_encoder::ColorType::Cmyk),
+        &Limits::default(),
+    )
+    .unwrap();
+    let thumb = image::load_from_memory(&out.thumbnails[0].1)
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(thumb.dimensions(), (320, 183));
+    let left = thumb.get_pixel(40, 90);
+    let right = thumb.get_pixel(280, 90);
+    assert!(left[0] > left[2] + 60 && right[2] > right[0] + 60, "{left:?} {right:?}");
+}
+
+#[test]
 fn bad_input_is_refused_with_the_right_error() {
     let limits = Limits::default();
     assert_eq!(process(b"", &limits).unwrap_err(), MediaError::Empty);
