@@ -388,7 +388,10 @@ fn grey_and_cmyk_jpegs_become_grey_and_rgb_copies() {
     assert_eq!(thumb.dimensions(), (320, 183));
     let left = thumb.get_pixel(40, 90);
     let right = thumb.get_pixel(280, 90);
-    assert!(left[0] > left[2] + 60 && right[2] > right[0] + 60, "{left:?} {right:?}");
+    assert!(
+        left[0] > left[2] + 60 && right[2] > right[0] + 60,
+        "{left:?} {right:?}"
+    );
 }
 
 #[test]
