@@ -822,6 +822,30 @@ async fn hostile_openrosa_requests_store_nothing(backend: Backend) {
     body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a.jpg\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\nxx\r\n--{BOUNDARY}--\r\n").as_bytes());
     let (status, text) = post(&server, &submission, body).await;
     expect(status, &text, 400, "missing_xml_submission_file");
+    // Two instances in one POST, and two different files under one name.
+    let mut body = multipart(&good("uuid:twice"), &[], false);
+    let second = multipart(&good("uuid:twice-b"), &[], false);
+    body.truncate(body.len() - format!("--{BOUNDARY}--\r\n").len());
+    body.extend_from_slice(&second);
+    let (status, text) = post(&server, &submission, body).await;
+    expect(status, &text, 400, "duplicate_xml_submission_file");
+    nothing_kept("uuid:twice").await;
+    nothing_kept("uuid:twice-b").await;
+    let (status, text) = post(
+        &server,
+        &submission,
+        multipart(
+            &good("uuid:samename"),
+            &[
+                ("1764500000000.jpg", "image/jpeg", b"one"),
+                ("1764500000000.jpg", "image/jpeg", b"two"),
+            ],
+            false,
+        ),
+    )
+    .await;
+    expect(status, &text, 400, "duplicate_attachment");
+    nothing_kept("uuid:samename").await;
     // An attachment that is not an image: refused, and no record made.
     let (status, text) = post(
         &server,

@@ -101,6 +101,13 @@ async fn read_parts(
         let file_name = field.file_name().map(str::to_owned);
         let bytes = field.bytes().await.map_err(part_error)?;
         match name.as_str() {
+            // Two instances in one POST: which one the phone meant cannot be told.
+            "xml_submission_file" if xml.is_some() => {
+                return Err(bad(
+                    "duplicate_xml_submission_file",
+                    "the submission has more than one part named xml_submission_file",
+                ));
+            }
             "xml_submission_file" => xml = Some(bytes),
             "*isIncomplete*" => incomplete = true,
             _ => {
@@ -114,7 +121,18 @@ async fn read_parts(
                 if file.is_empty() {
                     return Err(bad("bad_attachment", "an attachment part has no file name"));
                 }
-                attachments.push((file, bytes));
+                // The same file twice is sent once; two different files under one name would
+                // leave the answer naming it ambiguous.
+                match attachments.iter().find(|(f, _)| *f == file) {
+                    Some((_, earlier)) if *earlier == bytes => {}
+                    Some(_) => {
+                        return Err(bad(
+                            "duplicate_attachment",
+                            format!("two different attachments are named {file}"),
+                        ));
+                    }
+                    None => attachments.push((file, bytes)),
+                }
             }
         }
     }
