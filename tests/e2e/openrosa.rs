@@ -822,6 +822,18 @@ async fn hostile_openrosa_requests_store_nothing(backend: Backend) {
     body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a.jpg\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\nxx\r\n--{BOUNDARY}--\r\n").as_bytes());
     let (status, text) = post(&server, &submission, body).await;
     expect(status, &text, 400, "missing_xml_submission_file");
+    // An instanceID no phone makes.
+    let long_id = format!("uuid:{}", "a".repeat(300));
+    let (status, text) = post(&server, &submission, multipart(&good(&long_id), &[], false)).await;
+    expect(status, &text, 400, "bad_instance");
+    assert!(
+        server
+            .storage
+            .openrosa_instance(&long_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Two instances in one POST, and two different files under one name.
     let mut body = multipart(&good("uuid:twice"), &[], false);
     let second = multipart(&good("uuid:twice-b"), &[], false);

@@ -39,7 +39,13 @@ pub enum InstanceError {
     NoFormId,
     #[error("the submission has no meta/instanceID")]
     NoInstanceId,
+    #[error("the submission's {0} is longer than {MAX_ID} characters")]
+    IdTooLong(&'static str),
 }
+
+/// Longest instanceID, deprecatedID or form id taken. Collect's are `uuid:` and a UUID, 41
+/// characters; these are keys, and nothing longer is a real one.
+const MAX_ID: usize = 200;
 
 pub fn parse(xml: &[u8]) -> Result<Instance, InstanceError> {
     let text = std::str::from_utf8(xml)
@@ -130,11 +136,21 @@ pub fn parse(xml: &[u8]) -> Result<Instance, InstanceError> {
         .remove("instanceID")
         .filter(|i| !i.is_empty())
         .ok_or(InstanceError::NoInstanceId)?;
+    let deprecated_id = meta.remove("deprecatedID").filter(|d| !d.is_empty());
+    for (name, id) in [
+        ("form id", Some(&form_id)),
+        ("instanceID", Some(&instance_id)),
+        ("deprecatedID", deprecated_id.as_ref()),
+    ] {
+        if id.is_some_and(|id| id.chars().count() > MAX_ID) {
+            return Err(InstanceError::IdTooLong(name));
+        }
+    }
     Ok(Instance {
         form_id,
         version,
         instance_id,
-        deprecated_id: meta.remove("deprecatedID").filter(|d| !d.is_empty()),
+        deprecated_id,
         answers,
     })
 }
@@ -218,5 +234,22 @@ mod tests {
             "</g>".repeat(40)
         );
         assert_eq!(parse(deep.as_bytes()), Err(InstanceError::TooDeep));
+        let long = |id: &str, deprecated: &str| {
+            format!(
+                "<data id=\"f\"><meta><instanceID>{id}</instanceID>\
+                 <deprecatedID>{deprecated}</deprecatedID></meta></data>"
+            )
+        };
+        let uuid = "uuid:0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d";
+        assert!(parse(long(uuid, uuid).as_bytes()).is_ok());
+        assert!(parse(long(&"я".repeat(MAX_ID), uuid).as_bytes()).is_ok());
+        assert_eq!(
+            parse(long(&"a".repeat(MAX_ID + 1), uuid).as_bytes()),
+            Err(InstanceError::IdTooLong("instanceID"))
+        );
+        assert_eq!(
+            parse(long(uuid, &"a".repeat(5000)).as_bytes()),
+            Err(InstanceError::IdTooLong("deprecatedID"))
+        );
     }
 }

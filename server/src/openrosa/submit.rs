@@ -167,7 +167,9 @@ pub async fn submit(
     let parts = read_parts(multipart, limit).await?;
     let instance = instance::parse(&parts.xml).map_err(|e| match e {
         InstanceError::Dtd => bad("entities_refused", e.to_string()),
-        InstanceError::NoFormId | InstanceError::NoInstanceId => bad("bad_instance", e.to_string()),
+        InstanceError::NoFormId | InstanceError::NoInstanceId | InstanceError::IdTooLong(_) => {
+            bad("bad_instance", e.to_string())
+        }
         _ => bad("malformed_xml", e.to_string()),
     })?;
     let form = submitted_form(&app.storage, &instance).await?;
