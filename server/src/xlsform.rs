@@ -33,8 +33,10 @@ impl std::fmt::Display for Cell {
     }
 }
 
+/// What is wrong and where; `at.sheet` is empty when it is the workbook as a whole (not an
+/// .xlsx file, a sheet missing), and the message then stands alone.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{at}: {message}")]
+#[error("{}{message}", if at.sheet.is_empty() { String::new() } else { format!("{at}: ") })]
 pub struct XlsFormError {
     pub at: Cell,
     pub message: String,

@@ -983,6 +983,10 @@ fn xlsform_errors_name_the_sheet_row_and_column() {
         "{e}"
     );
 
+    // A file that is no workbook at all is said to be one, without a sheet or row to name.
+    let e = jmet::xlsform::read(b"name,label\nfacility,Facility\n").unwrap_err();
+    assert!(e.to_string().starts_with("not an .xlsx workbook"), "{e}");
+
     // An unknown choice list names the type cell.
     let imported = jmet::xlsform::read(WATER_V2).unwrap();
     assert_eq!(imported.form.id.as_str(), "water_visit");
