@@ -305,7 +305,10 @@ pub fn read(bytes: &[u8]) -> Result<Imported, XlsFormError> {
     let version: u32 = version.parse().map_err(|_| {
         settings_error(
             "version",
-            format!("the version {version:?} must be a whole number (such as 2026112401)"),
+            format!(
+                "the version {version:?} must be a whole number from 0 to {} (such as 2026112401)",
+                u32::MAX
+            ),
         )
     })?;
 
@@ -323,6 +326,9 @@ pub fn read(bytes: &[u8]) -> Result<Imported, XlsFormError> {
     let mut rows_of = Vec::new();
     let mut has_facility = false;
     let mut has_village = false;
+    // The rows of the groups begun and not yet ended: groups are flattened, but a workbook whose
+    // groups do not pair up is a mistake that pyxform refuses too.
+    let mut open_groups = Vec::new();
     for (row_no, row) in &survey.rows {
         let row_no = *row_no;
         let kind = survey
@@ -335,10 +341,18 @@ pub fn read(bytes: &[u8]) -> Result<Imported, XlsFormError> {
             return Err(survey.error(row_no, Some("type"), "the row has a name but no type"));
         }
         let lower = kind.to_lowercase();
+        if (lower == "end group" || lower == "end_group") && open_groups.pop().is_none() {
+            return Err(survey.error(
+                row_no,
+                Some("type"),
+                "this end_group has no begin_group before it",
+            ));
+        }
         if SKIPPED_TYPES.contains(&lower.as_str()) {
             continue;
         }
         if lower == "begin group" || lower == "begin_group" {
+            open_groups.push(row_no);
             if !survey.get(row, "relevant").is_empty() {
                 warnings.push(format!(
                     "{}: the group's relevant is not supported; its questions are always shown",
@@ -396,6 +410,9 @@ pub fn read(bytes: &[u8]) -> Result<Imported, XlsFormError> {
         let label = survey
             .labels(row, "label")
             .ok_or_else(|| survey.error(row_no, Some("label"), format!("{name} has no label")))?;
+        if let Err(e) = sync_protocol::FieldName::parse(name) {
+            return Err(survey.error(row_no, Some("name"), e.to_string()));
+        }
         let mut q = Map::new();
         q.insert("key".into(), json!(name));
         q.insert("label".into(), label);
@@ -466,6 +483,16 @@ pub fn read(bytes: &[u8]) -> Result<Imported, XlsFormError> {
         }
         questions.push(Value::Object(q));
         rows_of.push(row_no);
+    }
+    if let Some(row_no) = open_groups.pop() {
+        return Err(survey.error(
+            row_no,
+            Some("type"),
+            "this begin_group is never ended: add an end_group row after its questions",
+        ));
+    }
+    if questions.is_empty() {
+        return Err(survey.error(1, None, "the survey sheet has no questions"));
     }
 
     let collection = match collection.as_str() {

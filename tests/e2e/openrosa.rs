@@ -983,6 +983,60 @@ fn xlsform_errors_name_the_sheet_row_and_column() {
         "{e}"
     );
 
+    // A survey of the given rows under type, name, label, with minimal settings.
+    let workbook = |rows: &[[&str; 3]]| {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let survey = book.add_worksheet().set_name("survey").unwrap();
+        for (r, row) in [["type", "name", "label"]].iter().chain(rows).enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                survey.write_string(r as u32, c as u16, *v).unwrap();
+            }
+        }
+        let settings = book.add_worksheet().set_name("settings").unwrap();
+        for (c, (h, v)) in [("form_id", "probe"), ("version", "1"), ("form_title", "P")]
+            .iter()
+            .enumerate()
+        {
+            settings.write_string(0, c as u16, *h).unwrap();
+            settings.write_string(1, c as u16, *v).unwrap();
+        }
+        book.save_to_buffer().unwrap()
+    };
+    let located = |rows: &[[&str; 3]]| {
+        let e = jmet::xlsform::read(&workbook(rows)).unwrap_err();
+        (
+            e.at.sheet.clone(),
+            e.at.row,
+            e.at.column.map(|(letters, _)| letters),
+        )
+    };
+    let survey_cell = |row: u32, column: &str| ("survey".to_owned(), row, Some(column.to_owned()));
+    assert!(jmet::xlsform::read(&workbook(&[["integer", "a", "A"]])).is_ok());
+    // A name that cannot be a field, at its own cell rather than the settings.
+    assert_eq!(
+        located(&[["integer", "a", "A"], ["integer", "bad name", "B"]]),
+        survey_cell(3, "B")
+    );
+    // Groups that do not pair up.
+    assert_eq!(
+        located(&[["begin_group", "g", "G"], ["integer", "a", "A"]]),
+        survey_cell(2, "A")
+    );
+    assert_eq!(
+        located(&[["integer", "a", "A"], ["end_group", "", ""]]),
+        survey_cell(3, "A")
+    );
+    assert!(
+        jmet::xlsform::read(&workbook(&[
+            ["begin_group", "g", "G"],
+            ["integer", "a", "A"],
+            ["end_group", "", ""],
+        ]))
+        .is_ok()
+    );
+    // No questions at all.
+    assert_eq!(located(&[]), ("survey".to_owned(), 1, None));
+
     // A file that is no workbook at all is said to be one, without a sheet or row to name.
     let e = jmet::xlsform::read(b"name,label\nfacility,Facility\n").unwrap_err();
     assert!(e.to_string().starts_with("not an .xlsx workbook"), "{e}");
