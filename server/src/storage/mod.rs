@@ -133,6 +133,9 @@ impl Storage {
     async fn open_once(location: &Location) -> Result<Self, StorageError> {
         let db = connect::open(location).await?;
         migrate(&db).await?;
+        if db.get_database_backend() == DbBackend::Sqlite {
+            projection_file_present(&db).await?;
+        }
         let writers = connect::open_sqlite_writers(location).await?;
         let sqlite = db.get_database_backend() == DbBackend::Sqlite;
         let write_gate = sqlite.then(|| Arc::new(Mutex::new(())));
@@ -263,6 +266,27 @@ impl Storage {
         self.db.close().await?;
         Ok(())
     }
+}
+
+/// The projection's file goes with the database: one restored without it (or beside another
+/// database's) would answer "no such table" on every page, so the server refuses to start.
+async fn projection_file_present(db: &DatabaseConnection) -> Result<(), StorageError> {
+    let tables = migration::PROJECTION_TABLES;
+    let q = sql::Sql::new(DbBackend::Sqlite).push(&format!(
+        "SELECT COUNT(*) FROM {}.sqlite_master WHERE type = 'table' AND name IN ({})",
+        connect::PROJECTION_SCHEMA,
+        tables.map(|t| format!("'{t}'")).join(", ")
+    ));
+    let found = sql::query_scalar_i64(db, q).await?.unwrap_or(0);
+    if found != tables.len() as i64 {
+        return Err(StorageError::Config(format!(
+            "the projection's file (jmet-projection.db beside jmet.db) is missing or is not this \
+             database's: it holds {found} of its {} tables. Restore it from the same backup as \
+             jmet.db",
+            tables.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Applies pending migrations in one transaction that first takes the database's write lock, so

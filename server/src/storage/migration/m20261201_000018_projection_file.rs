@@ -224,3 +224,35 @@ mod moved {
         );
     }
 }
+
+#[cfg(test)]
+mod lost {
+    use crate::storage::{Location, Storage};
+
+    /// A database restored without its projection's file is refused with a clear message
+    /// instead of answering "no such table" later.
+    #[tokio::test]
+    async fn a_database_without_its_projection_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::SqliteDir(dir.path().to_path_buf());
+        Storage::open(&location)
+            .await
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
+        for file in [
+            "jmet-projection.db",
+            "jmet-projection.db-wal",
+            "jmet-projection.db-shm",
+        ] {
+            let _ = std::fs::remove_file(dir.path().join(file));
+        }
+        let error = match Storage::open(&location).await {
+            Ok(_) => panic!("opened without its projection"),
+            Err(e) => e.to_string(),
+        };
+        assert!(error.contains("jmet-projection.db"), "{error}");
+        assert!(error.contains("0 of its 7 tables"), "{error}");
+    }
+}

@@ -21,6 +21,8 @@ mod m20261130_000016_openrosa;
 mod m20261201_000017_value_accumulators;
 mod m20261201_000018_projection_file;
 
+pub(crate) use m20261201_000018_projection_file::TABLES as PROJECTION_TABLES;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
