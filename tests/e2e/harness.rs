@@ -183,11 +183,6 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Where the server's database lives.
-    pub fn location(&self) -> &Location {
-        &self._db.location
-    }
-
     pub async fn start(backend: Backend) -> TestServer {
         Self::start_with(backend, Settings::default()).await
     }

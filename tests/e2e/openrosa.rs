@@ -18,7 +18,6 @@ use crate::world::{A, build, call};
 on_both!(
     collect_submissions_become_records_photos_and_values,
     hostile_openrosa_requests_store_nothing,
-    a_stalled_projection_does_not_hold_up_submissions,
 );
 
 const WATER_V2: &[u8] = include_bytes!("../../fixtures/xlsform/water_visit_v2.xlsx");
@@ -706,121 +705,6 @@ async fn collect_submissions_become_records_photos_and_values(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(basic_path.status(), 401);
-}
-
-/// Holds what a projector run holds, from another connection, until dropped: on SQLite the
-/// write lock of the projection's file, on PostgreSQL the projection's lock on one scope.
-enum ProjectionHold {
-    Sqlite(sea_orm::sqlx::SqliteConnection),
-    Postgres(sea_orm::sqlx::PgConnection),
-}
-
-impl ProjectionHold {
-    async fn take(server: &TestServer, scope: &str) -> ProjectionHold {
-        use sea_orm::sqlx::{Connection, Executor};
-        match server.location() {
-            jmet::Location::SqliteDir(dir) => {
-                let file = dir.join("jmet-projection.db");
-                assert!(file.exists(), "the projection has a file of its own");
-                let options = sea_orm::sqlx::sqlite::SqliteConnectOptions::new().filename(file);
-                let mut conn = sea_orm::sqlx::SqliteConnection::connect_with(&options)
-                    .await
-                    .unwrap();
-                conn.execute("BEGIN IMMEDIATE").await.unwrap();
-                ProjectionHold::Sqlite(conn)
-            }
-            jmet::Location::Postgres(url) => {
-                let mut conn = sea_orm::sqlx::PgConnection::connect(url).await.unwrap();
-                sea_orm::sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
-                    .bind(format!("projection:{scope}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                ProjectionHold::Postgres(conn)
-            }
-            other => panic!("no test database at {other:?}"),
-        }
-    }
-
-    async fn release(self) {
-        use sea_orm::sqlx::{Connection, Executor};
-        match self {
-            ProjectionHold::Sqlite(mut conn) => {
-                conn.execute("ROLLBACK").await.unwrap();
-                conn.close().await.unwrap();
-            }
-            ProjectionHold::Postgres(conn) => conn.close().await.unwrap(),
-        }
-    }
-}
-
-/// A projector run that takes long (here: its lock held by another connection) does not hold
-/// up submissions: each is answered while it lasts, and the values follow once it ends.
-async fn a_stalled_projection_does_not_hold_up_submissions(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let world = setup(&server).await;
-    let (status, made) = call(
-        &server,
-        Some(&world.tokens["ao_staff"]),
-        Method::POST,
-        &format!("/api/v1/members/{}/odk-devices", world.member_a),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    let base = format!(
-        "{}/openrosa/key/{}",
-        server.url,
-        made["token"].as_str().unwrap()
-    );
-    let before = may_hours_now(&server, &world).await;
-    let hold = ProjectionHold::take(&server, A).await;
-    for (i, hours) in [4, 5, 6].into_iter().enumerate() {
-        let id = format!("uuid:5f0e2b1c-0000-4000-8000-00000000000{i}");
-        let answer = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            post(
-                &server,
-                &format!("{base}/submission"),
-                multipart(&water_instance(&id, None, hours, "A-WATER"), &[], false),
-            ),
-        )
-        .await
-        .expect("a submission is answered while the projection is held");
-        assert_eq!(answer.0, 201, "{}", answer.1);
-    }
-    // Stored, and not yet projected.
-    let stored = server
-        .storage
-        .count(jmet::storage::SyncTable::Records)
-        .await
-        .unwrap();
-    assert!(stored >= 3, "{stored} records");
-    // The world's own visit to A-WATER that month, 12 hours, is all the value holds yet.
-    assert_eq!(before, 12.0);
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-    assert_eq!(may_hours_now(&server, &world).await, before);
-    hold.release().await;
-    // Then the projector catches up: (12 + 4 + 5 + 6) / 4.
-    assert_eq!(may_hours(&server, &world, 6.75).await, 6.75);
-}
-
-async fn may_hours_now(server: &TestServer, world: &crate::world::World) -> f64 {
-    let (_, series) = call(
-        server,
-        Some(&world.tokens["supervisor"]),
-        Method::GET,
-        "/api/v1/indicators/A-HOURS/series?period=month",
-        None,
-    )
-    .await;
-    series["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["period"] == "2025-05")
-        .and_then(|v| v["provisional"]["value"].as_f64())
-        .unwrap_or(f64::NAN)
 }
 
 async fn hostile_openrosa_requests_store_nothing(backend: Backend) {

@@ -28,12 +28,11 @@ const MAX_BATCH: usize = 64;
 /// of them (measured: 0.6 ms a submission in runs of one per municipality, 0.25 ms in runs of
 /// a few hundred); an idle server still projects the first submission at once.
 const PROJECTOR_GAP: std::time::Duration = std::time::Duration::from_millis(500);
-/// After a run, the projector rests this many times as long as the run took. Runs grow with the
-/// database; run back to back they would take most of the CPU the requests need (on SQLite the
-/// projection has a writer of its own, so they no longer hold up the submissions' commits, but
-/// they still share the cores: back to back, measured 1,222/s against 1,390/s resting three
-/// times as long). Resting in proportion keeps the projector's share bounded (a quarter)
-/// whatever the size, at the price of values trailing further behind.
+/// After a run, the projector rests this many times as long as the run took. A run recomputes
+/// each touched value from all the facts of its period, so on a growing database runs grow
+/// too; run back to back they would hold the one writer most of the time and submissions would
+/// slow with the database. Resting in proportion keeps the projector's share of the writer
+/// bounded (a quarter) whatever the size, at the price of values trailing further behind.
 const PROJECTOR_REST: u32 = 3;
 
 pub struct Job {

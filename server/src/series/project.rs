@@ -8,12 +8,11 @@ use crate::storage::{ProjectionRun, Storage, StorageError};
 pub async fn catch_up(storage: &Storage, scopes: &[String]) -> Result<ProjectionRun, StorageError> {
     let mut total = ProjectionRun::default();
     // Many scopes a transaction, since most of a run's cost is per statement; not without
-    // bound, since on SQLite a transaction holds the projection's writer, and flags, `jmet
-    // rebuild` and LSG entries wait behind it.
+    // bound, since on SQLite a transaction holds the one writer and submissions wait behind it.
     // How many fit depends on how much each period holds, so the number follows how long the
     // last transactions took: on a small database 200 municipalities take about 50 ms; with a
-    // million submissions one run of all 450 held the writer for over ten seconds (before the
-    // projection had a file of its own, every submission waited that long).
+    // million submissions one run of all 450 held the writer for over ten seconds, and every
+    // submission waited that long.
     let mut rest = scopes;
     while !rest.is_empty() {
         let size = CHUNK.load(Ordering::Relaxed).clamp(1, SCOPES_PER_RUN);

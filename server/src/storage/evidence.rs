@@ -208,7 +208,7 @@ impl Storage {
         let merged = self.merged_records("photos", photo_ids).await?;
         let backend = self.backend();
         let mut touched = Vec::new();
-        let write = self.write_projection().await?;
+        let write = self.write().await?;
         for id in photo_ids {
             let q = Sql::new(backend)
                 .push("SELECT visit_id FROM visit_photos WHERE photo_id = ")
@@ -478,7 +478,7 @@ impl Storage {
             return Ok(());
         }
         let backend = self.backend();
-        let write = self.write_projection().await?;
+        let write = self.write().await?;
         // The queue's flag count on the status row is the projector's too: take the scope's
         // turn so neither overwrites the other's newer count.
         let mut scopes: Vec<&str> = records.iter().map(|(_, s, _)| s.as_str()).collect();

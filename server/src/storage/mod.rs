@@ -81,16 +81,12 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct Storage {
     db: DatabaseConnection,
-    /// SQLite's connections for write transactions; `None` where they share `db`.
-    writers: Option<Arc<connect::SqliteWriters>>,
-    /// SQLite allows one writer at a time per file; queueing writers here instead of in
-    /// SQLite's busy handler means fifty pushing devices wait their turn instead of failing
-    /// with "locked". PostgreSQL needs no gate: the change counter row lock orders writers
-    /// (see `sync.rs`), and the projection locks per scope (see `series.rs`).
+    /// SQLite's connection for write transactions; `None` where they share `db`.
+    writer: Option<DatabaseConnection>,
+    /// SQLite allows one writer at a time; queueing writers here instead of in SQLite's busy
+    /// handler means fifty pushing devices wait their turn instead of failing with "locked".
+    /// PostgreSQL needs no gate: the change counter row lock orders writers (see `sync.rs`).
     write_gate: Option<Arc<Mutex<()>>>,
-    /// The projection's file has a writer of its own (see [`Storage::write_projection`]);
-    /// `None` where it shares `write_gate` (PostgreSQL, an in-memory database).
-    projection_gate: Option<Arc<Mutex<()>>>,
     epoch: Arc<str>,
     /// Parsed form definitions by (id, version). A stored version never changes (see
     /// `import_form`), so what one replica parsed stays right whatever another imports.
@@ -102,15 +98,6 @@ type FormCache = std::collections::HashMap<(String, u32), Arc<sync_protocol::For
 pub(crate) struct WriteTx<'a> {
     pub tx: DatabaseTransaction,
     _gate: Option<MutexGuard<'a, ()>>,
-    _projection_gate: Option<MutexGuard<'a, ()>>,
-}
-
-/// Which file(s) a write transaction writes on SQLite.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Lane {
-    Main,
-    Projection,
-    Both,
 }
 
 impl Storage {
@@ -133,13 +120,9 @@ impl Storage {
     async fn open_once(location: &Location) -> Result<Self, StorageError> {
         let db = connect::open(location).await?;
         migrate(&db).await?;
-        if db.get_database_backend() == DbBackend::Sqlite {
-            projection_file_present(&db).await?;
-        }
-        let writers = connect::open_sqlite_writers(location).await?;
-        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
-        let write_gate = sqlite.then(|| Arc::new(Mutex::new(())));
-        let projection_gate = (sqlite && writers.is_some()).then(|| Arc::new(Mutex::new(())));
+        let writer = connect::open_sqlite_writer(location).await?;
+        let write_gate =
+            (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let epoch = sql::query_scalar_text(
             &db,
             sql::Sql::new(db.get_database_backend())
@@ -149,9 +132,8 @@ impl Storage {
         .ok_or_else(|| StorageError::Corrupt("server_meta has no epoch".into()))?;
         Ok(Self {
             db,
-            writers: writers.map(Arc::new),
+            writer,
             write_gate,
-            projection_gate,
             epoch: epoch.into(),
             form_cache: Arc::default(),
         })
@@ -178,63 +160,23 @@ impl Storage {
         Ok(())
     }
 
-    /// Starts a write transaction on the records and the rest of the state: everything but the
-    /// projection (see [`Storage::write_projection`]), which it may read.
+    /// Starts the one kind of write transaction the server uses.
     pub(crate) async fn write(&self) -> Result<WriteTx<'_>, StorageError> {
-        self.begin_write(Lane::Main).await
-    }
-
-    /// Starts a write transaction on what is derived from the records: review statuses, flags,
-    /// photo links, indicator facts and values, and the projection's frontier. On SQLite these
-    /// live in a file of their own with a writer of its own, so a projector run never holds up
-    /// the submissions; its transaction reads the records and is atomic within its file, which
-    /// holds the frontier too.
-    pub(crate) async fn write_projection(&self) -> Result<WriteTx<'_>, StorageError> {
-        self.begin_write(Lane::Projection).await
-    }
-
-    /// Starts a write transaction on both the records and the projection, for the few use cases
-    /// that change a source and its projected value together. On SQLite, in WAL mode, its
-    /// commit is atomic per file, not across the two.
-    pub(crate) async fn write_both(&self) -> Result<WriteTx<'_>, StorageError> {
-        self.begin_write(Lane::Both).await
-    }
-
-    async fn begin_write(&self, lane: Lane) -> Result<WriteTx<'_>, StorageError> {
-        if self.backend() != DbBackend::Sqlite {
-            return Ok(WriteTx {
-                tx: self.db.begin().await?,
-                _gate: None,
-                _projection_gate: None,
-            });
-        }
-        // Always the main gate before the projection's, so that two lanes cannot deadlock.
-        let main_gate = match (&self.write_gate, &self.projection_gate, lane) {
-            (Some(gate), _, Lane::Main | Lane::Both) | (Some(gate), None, Lane::Projection) => {
-                Some(gate.lock().await)
-            }
-            _ => None,
-        };
-        let projection_gate = match (&self.projection_gate, lane) {
-            (Some(gate), Lane::Projection | Lane::Both) => Some(gate.lock().await),
-            _ => None,
-        };
-        let db = match (&self.writers, lane) {
-            (Some(writers), Lane::Main) => &writers.main,
-            (Some(writers), Lane::Projection) => &writers.projection,
-            // The read pool attaches both files read-write.
-            _ => &self.db,
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
         };
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        let tx = db.begin_with_options(options).await?;
-        Ok(WriteTx {
-            tx,
-            _gate: main_gate,
-            _projection_gate: projection_gate,
-        })
+        let tx = if self.backend() == DbBackend::Sqlite {
+            let db = self.writer.as_ref().unwrap_or(&self.db);
+            db.begin_with_options(options).await?
+        } else {
+            self.db.begin().await?
+        };
+        Ok(WriteTx { tx, _gate: gate })
     }
 
     /// Gives the database a new identity, so every cursor handed out before is answered with
@@ -266,27 +208,6 @@ impl Storage {
         self.db.close().await?;
         Ok(())
     }
-}
-
-/// The projection's file goes with the database: one restored without it (or beside another
-/// database's) would answer "no such table" on every page, so the server refuses to start.
-async fn projection_file_present(db: &DatabaseConnection) -> Result<(), StorageError> {
-    let tables = migration::PROJECTION_TABLES;
-    let q = sql::Sql::new(DbBackend::Sqlite).push(&format!(
-        "SELECT COUNT(*) FROM {}.sqlite_master WHERE type = 'table' AND name IN ({})",
-        connect::PROJECTION_SCHEMA,
-        tables.map(|t| format!("'{t}'")).join(", ")
-    ));
-    let found = sql::query_scalar_i64(db, q).await?.unwrap_or(0);
-    if found != tables.len() as i64 {
-        return Err(StorageError::Config(format!(
-            "the projection's file (jmet-projection.db beside jmet.db) is missing or is not this \
-             database's: it holds {found} of its {} tables. Restore it from the same backup as \
-             jmet.db",
-            tables.len()
-        )));
-    }
-    Ok(())
 }
 
 /// Applies pending migrations in one transaction that first takes the database's write lock, so

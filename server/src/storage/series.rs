@@ -227,7 +227,7 @@ impl Storage {
             return Ok(ProjectionRun::default());
         }
         let backend = self.backend();
-        let write = self.write_projection().await?;
+        let write = self.write().await?;
         let tx = &write.tx;
         // In one order, so that two replicas locking overlapping sets cannot deadlock.
         for scope in &scopes {
@@ -332,7 +332,7 @@ impl Storage {
     /// records and LSG entries.
     pub async fn rebuild_scope(&self, scope: &str) -> Result<ProjectionRun, StorageError> {
         let backend = self.backend();
-        let write = self.write_projection().await?;
+        let write = self.write().await?;
         let tx = &write.tx;
         lock_scope(tx, backend, scope).await?;
         // Pushes hold the counter row until they commit, so what it reads here is covered by
@@ -430,7 +430,7 @@ impl Storage {
         now_ms: i64,
     ) -> Result<(), StorageError> {
         let backend = self.backend();
-        let write = self.write_both().await?;
+        let write = self.write().await?;
         let tx = &write.tx;
         let q = Sql::new(backend)
             .push("SELECT municipality_code, rule FROM indicators WHERE code = ")

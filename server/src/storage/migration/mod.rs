@@ -19,9 +19,6 @@ mod m20261130_000014_published_heads;
 mod m20261130_000015_council_decisions;
 mod m20261130_000016_openrosa;
 mod m20261201_000017_value_accumulators;
-mod m20261201_000018_projection_file;
-
-pub(crate) use m20261201_000018_projection_file::TABLES as PROJECTION_TABLES;
 
 pub struct Migrator;
 
@@ -46,7 +43,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000015_council_decisions::MIGRATION),
             Box::new(m20261130_000016_openrosa::MIGRATION),
             Box::new(m20261201_000017_value_accumulators::MIGRATION),
-            Box::new(m20261201_000018_projection_file::Migration),
         ]
     }
 }
